@@ -1,0 +1,87 @@
+# t2l — build everything with `make`; `make test` runs the suite; `make asan` runs it under
+# AddressSanitizer + UBSan; `make bench` runs the benchmarks. CUDA is compiled when nvcc is
+# found (override with CUDA=0); the binaries still run without a GPU and pick the CPU backend.
+
+CXX      ?= g++
+NVCC     ?= $(shell command -v nvcc 2>/dev/null || ls /usr/local/cuda/bin/nvcc 2>/dev/null)
+BUILD    ?= build
+OPT      ?= -O2
+CXXFLAGS ?= $(OPT) -g
+CXXFLAGS += $(SANITIZE) -std=c++17 -Wall -Wextra -Wno-unused-parameter -pthread -MMD -MP -Isrc -Ikernels -Itools
+LDFLAGS  += $(SANITIZE) -pthread
+CUDA_ARCHS ?= -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90 \
+              -gencode arch=compute_90,code=compute_90
+
+ifeq ($(NVCC),)
+  CUDA ?= 0
+else
+  CUDA ?= 1
+endif
+
+ifeq ($(CUDA),1)
+  CUDA_HOME  := $(patsubst %/bin/nvcc,%,$(NVCC))
+  CXXFLAGS   += -DT2L_CUDA=1 -I$(CUDA_HOME)/include
+  NVCCFLAGS  ?= -O3 -std=c++17 $(CUDA_ARCHS) -Isrc -Ikernels -MMD -MP -Xcompiler -Wall
+  LDLIBS     += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcudart_static -lcublas -ldl -lrt
+  KERNEL_SRC := $(wildcard kernels/*.cu)
+  GPU_SRC    :=
+  $(info t2l: CUDA on ($(NVCC), sm_80 sm_90 + compute_90 PTX); binaries fall back to the CPU without a GPU)
+else
+  KERNEL_SRC :=
+  GPU_SRC    := src/gpu_none.cpp
+  $(info t2l: CUDA off (no nvcc or CUDA=0); CPU backend only)
+endif
+
+# The engine library: every src/ file except the CLI entry point and the no-CUDA stub.
+LIB_SRC  := $(filter-out src/cli/main.cpp src/gpu_none.cpp,$(shell find src -name '*.cpp' | sort)) $(GPU_SRC)
+CLI_SRC  := src/cli/main.cpp
+CONV_SRC := $(filter-out tools/convert/main.cpp,$(wildcard tools/convert/*.cpp))
+TEST_SRC := $(filter-out tests/catch_main.cpp,$(wildcard tests/*.cpp))
+
+obj = $(patsubst %.cpp,$(BUILD)/%.o,$(patsubst %.cu,$(BUILD)/%.cu.o,$(1)))
+LIB_OBJ  := $(call obj,$(LIB_SRC)) $(call obj,$(KERNEL_SRC))
+CONV_OBJ := $(call obj,$(CONV_SRC))
+
+# Binaries land in BINDIR (the top level for a normal build, the build folder for asan).
+BINDIR ?= .
+all: $(BINDIR)/t2l $(BINDIR)/t2l-convert
+
+$(BINDIR)/t2l: $(call obj,$(CLI_SRC)) $(LIB_OBJ)
+	$(CXX) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BINDIR)/t2l-convert: $(call obj,tools/convert/main.cpp) $(CONV_OBJ) $(LIB_OBJ)
+	$(CXX) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/t2l-tests: $(call obj,$(TEST_SRC)) $(BUILD)/tests/catch_main.o $(CONV_OBJ) $(LIB_OBJ)
+	$(CXX) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/%.o: %.cpp
+	@mkdir -p $(dir $@)
+	$(CXX) $(CXXFLAGS) -c $< -o $@
+
+# Catch2's main is large and never changes: compile it without warnings or sanitizers' cost twice.
+$(BUILD)/tests/catch_main.o: tests/catch_main.cpp
+	@mkdir -p $(dir $@)
+	$(CXX) $(CXXFLAGS) -c $< -o $@
+
+$(BUILD)/%.cu.o: %.cu
+	@mkdir -p $(dir $@)
+	$(NVCC) $(NVCCFLAGS) -c $< -o $@
+
+# TEST_ARGS passes Catch2 options, e.g. make test TEST_ARGS='[format]'.
+# The tests run the binaries in T2L_BIN_DIR too (exit codes, no partial outputs).
+test: all $(BUILD)/t2l-tests
+	T2L_BIN_DIR=$(BINDIR) ./$(BUILD)/t2l-tests $(TEST_ARGS)
+
+# The whole suite and both binaries under AddressSanitizer + UBSan, in their own folder
+# (CPU only: the CUDA runtime and ASan do not mix).
+asan:
+	$(MAKE) BUILD=build-asan BINDIR=build-asan CUDA=0 OPT=-O1 \
+	  SANITIZE='-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined' \
+	  TEST_ARGS='$(TEST_ARGS)' test
+
+clean:
+	rm -rf build build-asan t2l t2l-convert
+
+.PHONY: all test asan clean
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

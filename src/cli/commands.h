@@ -1,0 +1,20 @@
+// commands.h — the subcommands of ./t2l. Each takes (argc, argv) with argv[0] = its name
+// and returns the process exit code; errors are thrown as t2l::Error and printed by main.
+#pragma once
+
+namespace t2l {
+
+int cmd_inspect(int argc, char** argv);
+
+struct CommandEntry {
+    const char* name;
+    const char* summary;
+    int (*run)(int argc, char** argv);
+};
+
+// All commands, in the order `t2l --help` lists them.
+const CommandEntry* command_table(int* count);
+
+constexpr const char* kVersion = "0.1.0";
+
+}  // namespace t2l

@@ -1,0 +1,48 @@
+// common.h — errors, checked arithmetic and small helpers used by every stage.
+//
+// Contract: every user-facing failure is a t2l::Error whose message is one line of the form
+// "<file or argument>: <what is wrong>". The CLI prints it as "t2l: error: <message>" and
+// exits non-zero; nothing below the CLI prints or exits on its own.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+
+namespace t2l {
+
+struct Error : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+// Concatenate any streamable values into one string: cat("x=", 3) == "x=3".
+template <typename... Args>
+std::string cat(const Args&... args) {
+    std::ostringstream os;
+    (os << ... << args);
+    return os.str();
+}
+
+// Throw an Error built from the streamed arguments.
+template <typename... Args>
+[[noreturn]] void fail(const Args&... args) {
+    throw Error(cat(args...));
+}
+
+// Overflow-checked size arithmetic: false when the result does not fit.
+inline bool checked_mul(uint64_t a, uint64_t b, uint64_t* out) { return !__builtin_mul_overflow(a, b, out); }
+inline bool checked_add(uint64_t a, uint64_t b, uint64_t* out) { return !__builtin_add_overflow(a, b, out); }
+
+inline uint64_t align_up(uint64_t x, uint64_t a) { return (x + a - 1) / a * a; }
+
+// Little-endian loads from unaligned memory (every file format here is little-endian).
+template <typename T>
+inline T load_le(const void* p) {
+    T v;
+    __builtin_memcpy(&v, p, sizeof(T));
+    return v;
+}
+
+}  // namespace t2l

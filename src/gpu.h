@@ -1,0 +1,32 @@
+// gpu.h — the CUDA backend as the rest of the engine sees it.
+//
+// Built with nvcc, these are implemented in kernels/*.cu; built without it (CUDA=0),
+// src/gpu_none.cpp answers "no GPU" so every caller can choose the CPU path the same way.
+// Each kernel launcher here has a CPU twin named in its comment, and a [cuda] test.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+namespace t2l {
+
+struct GpuInfo {
+    bool available = false;
+    std::string reason;        // why not, when !available
+    int device_count = 0;
+    std::string name;          // of device 0
+    int cc_major = 0, cc_minor = 0;
+    uint64_t total_memory = 0;
+};
+
+// Probes the driver once; never throws. Without a GPU, reason says why (no driver,
+// no device, built without CUDA).
+const GpuInfo& gpu_info();
+
+// Element-wise dtype conversion on the device, host buffers in and out (for tests and the
+// converter's self-check). CPU twin: convert_elements() in dtype.cpp (bf16<->f32, f16<->f32).
+// Throws Error on a CUDA failure or an unsupported pair.
+void gpu_convert(int dst_dtype, void* dst, int src_dtype, const void* src, size_t n);
+
+}  // namespace t2l

@@ -1,0 +1,39 @@
+// mapped_file.h — read-only memory maps and whole-file reads.
+//
+// MappedFile maps a file once; every reader in io/ and format/ takes views into it and
+// validates offsets against size() before touching a byte.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace t2l {
+
+class MappedFile {
+public:
+    MappedFile() = default;
+    explicit MappedFile(const std::string& path);  // throws Error("<path>: cannot open: ...")
+    ~MappedFile();
+    MappedFile(MappedFile&& o) noexcept;
+    MappedFile& operator=(MappedFile&& o) noexcept;
+    MappedFile(const MappedFile&) = delete;
+    MappedFile& operator=(const MappedFile&) = delete;
+
+    const uint8_t* data() const { return data_; }
+    uint64_t size() const { return size_; }
+    const std::string& path() const { return path_; }
+
+private:
+    void release();
+    std::string path_;
+    const uint8_t* data_ = nullptr;
+    uint64_t size_ = 0;
+};
+
+// Read a whole (small) file; throws Error naming the path on failure.
+std::string read_file(const std::string& path);
+bool file_exists(const std::string& path);
+bool is_directory(const std::string& path);
+std::string join_path(const std::string& dir, const std::string& name);
+
+}  // namespace t2l

@@ -1,0 +1,197 @@
+// convert.cpp — source detection, metadata gathering and the streaming tensor copy.
+#include "convert/convert.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <memory>
+#include <vector>
+
+#include "cli/progress.h"
+#include "common.h"
+#include "format/t2l_file.h"
+#include "io/json.h"
+#include "io/mapped_file.h"
+#include "io/safetensors.h"
+#include "io/torch_checkpoint.h"
+#include "io/yaml.h"
+
+namespace t2l {
+
+namespace {
+
+// Everything one source contributes: metadata, and tensor views kept alive by `owners`.
+struct Source {
+    std::string kind;
+    std::vector<std::pair<std::string, MetaValue>> metadata;
+    std::vector<TensorView> tensors;
+    std::vector<std::shared_ptr<void>> owners;
+
+    void meta(const std::string& key, MetaValue v) { metadata.emplace_back(key, std::move(v)); }
+};
+
+std::string base_name(const std::string& path) {
+    std::string p = path;
+    while (p.size() > 1 && p.back() == '/') p.pop_back();
+    size_t slash = p.rfind('/');
+    return slash == std::string::npos ? p : p.substr(slash + 1);
+}
+
+// A JSON file stored as a Json metadata value, validated on the way in. Kept as the
+// original text so the engine sees exactly what the source had.
+void add_json_file(Source& s, const std::string& key, const std::string& path, bool required) {
+    if (!file_exists(path)) {
+        if (required) fail(path, ": missing (needed for the ", key, " metadata)");
+        return;
+    }
+    std::string text = read_file(path);
+    json::parse(text, path);  // throws with the position of the first error
+    s.meta(key, MetaValue::of_json(text));
+}
+
+// Text encoders are HF folders too; their architecture tells them apart from decoders.
+bool is_encoder_config(const json::Value& cfg) {
+    static const char* kEncoderTypes[] = {"new", "bert", "roberta", "xlm-roberta", "nomic_bert"};
+    if (const json::Value* mt = cfg.find("model_type"); mt && mt->is_string())
+        for (const char* t : kEncoderTypes)
+            if (mt->string == t) return true;
+    return false;
+}
+
+void load_hf_folder(Source& s, const std::string& dir, const std::string& prefix, const std::string& meta_prefix) {
+    const std::string config_path = join_path(dir, "config.json");
+    add_json_file(s, meta_prefix + "hf.config", config_path, true);
+    add_json_file(s, meta_prefix + "hf.generation_config", join_path(dir, "generation_config.json"), false);
+    add_json_file(s, meta_prefix + "tokenizer.json", join_path(dir, "tokenizer.json"), false);
+    add_json_file(s, meta_prefix + "tokenizer.config", join_path(dir, "tokenizer_config.json"), false);
+    add_json_file(s, meta_prefix + "tokenizer.special_tokens_map", join_path(dir, "special_tokens_map.json"), false);
+    auto ckpt = std::make_shared<SafetensorsCheckpoint>(dir);
+    for (TensorView t : ckpt->tensors()) {
+        t.name = prefix + t.name;
+        s.tensors.push_back(std::move(t));
+    }
+    s.owners.push_back(ckpt);
+}
+
+Source load_source(const ConvertOptions& opts) {
+    Source s;
+    const std::string& src = opts.src;
+    if (!is_directory(src)) {
+        if (file_exists(src) && src.size() > 5 && src.substr(src.size() - 5) == ".gguf")
+            fail(src, ": GGUF import is not supported by this build yet (HF, T2L and PEFT folders are)");
+        if (!file_exists(src)) fail(src, ": no such file or folder");
+        fail(src, ": not a checkpoint folder (expected an HF model, T2L or PEFT adapter folder)");
+    }
+    if (file_exists(join_path(src, "hypermod.pt"))) {
+        s.kind = "t2l";
+        auto ckpt = std::make_shared<TorchCheckpoint>(join_path(src, "hypermod.pt"));
+        s.tensors = ckpt->tensors();
+        s.owners.push_back(ckpt);
+        const std::string args_path = join_path(src, "args.yaml");
+        if (!file_exists(args_path)) fail(args_path, ": missing (a T2L checkpoint folder holds hypermod.pt, args.yaml, adapter_config.json)");
+        s.meta("t2l.args", MetaValue::of_json(json::dump(yaml::load_file(args_path))));
+        add_json_file(s, "t2l.adapter_config", join_path(src, "adapter_config.json"), true);
+        if (!opts.encoder_dir.empty()) load_hf_folder(s, opts.encoder_dir, "encoder.", "encoder.");
+    } else if (file_exists(join_path(src, "adapter_config.json"))) {
+        s.kind = "adapter";
+        add_json_file(s, "peft.adapter_config", join_path(src, "adapter_config.json"), true);
+        const std::string st = join_path(src, "adapter_model.safetensors");
+        if (!file_exists(st)) {
+            if (file_exists(join_path(src, "adapter_model.bin")))
+                fail(src, ": adapter_model.bin (pickle) adapters are not supported; save it as safetensors");
+            fail(st, ": missing (a PEFT adapter folder holds adapter_model.safetensors)");
+        }
+        auto f = std::make_shared<SafetensorsFile>(st);
+        s.tensors = f->tensors();
+        s.owners.push_back(f);
+    } else if (file_exists(join_path(src, "config.json"))) {
+        json::Value cfg = json::parse(read_file(join_path(src, "config.json")), join_path(src, "config.json"));
+        s.kind = is_encoder_config(cfg) ? "encoder" : "model";
+        load_hf_folder(s, src, "", "");
+    } else {
+        fail(src, ": not a checkpoint folder: no config.json, hypermod.pt or adapter_config.json");
+    }
+    if (!opts.encoder_dir.empty() && s.kind != "t2l") fail("--encoder: only T2L checkpoints bundle an encoder");
+    if (s.tensors.empty()) fail(src, ": holds no tensors");
+    return s;
+}
+
+DType target_dtype(const std::string& choice, DType src) {
+    if (choice == "keep" || !dtype_is_float(src)) return src;
+    DType d;
+    dtype_from_name(choice, &d);
+    return d;
+}
+
+// Elements whose value changed in the narrowing (src -> dst -> src differs).
+uint64_t count_rounded(DType dst, const uint8_t* out, DType src, const uint8_t* in, size_t n) {
+    if (dtype_size(dst) >= dtype_size(src) && !(dst == DType::F16 && src == DType::BF16) &&
+        !(dst == DType::BF16 && src == DType::F16))
+        return 0;  // widening is exact
+    std::vector<uint8_t> back(n * dtype_size(src));
+    convert_elements(src, back.data(), dst, out, n);
+    uint64_t changed = 0;
+    const size_t es = dtype_size(src);
+    for (size_t i = 0; i < n; i++)
+        if (std::memcmp(back.data() + i * es, in + i * es, es) != 0) changed++;
+    return changed;
+}
+
+}  // namespace
+
+ConvertReport convert_checkpoint(const ConvertOptions& opts) {
+    const auto t0 = std::chrono::steady_clock::now();
+    if (opts.dtype != "keep" && opts.dtype != "f32" && opts.dtype != "bf16" && opts.dtype != "f16")
+        fail("--dtype: '", opts.dtype, "' is not one of keep, f32, bf16, f16");
+    if (opts.out.empty()) fail("-o: an output file is required");
+    Source s = load_source(opts);
+
+    ConvertReport rep;
+    rep.kind = s.kind;
+    T2lWriter w(opts.out);
+    w.set_meta("general.kind", MetaValue::of_string(s.kind));
+    w.set_meta("general.source", MetaValue::of_string(base_name(opts.src)));
+    w.set_meta("general.converter", MetaValue::of_string("t2l-convert"));
+    for (auto& kv : s.metadata) w.set_meta(kv.first, kv.second);
+    uint64_t total_in = 0;
+    for (const auto& t : s.tensors) {
+        w.add_tensor(t.name, target_dtype(opts.dtype, t.dtype), t.shape);
+        total_in += t.nbytes;
+    }
+
+    // Stream each tensor in pieces: same-dtype bytes go straight from the map to the file,
+    // others through a bounded conversion buffer.
+    Progress bar("convert", total_in);
+    constexpr size_t kChunkElems = 1u << 20;
+    std::vector<uint8_t> buf;
+    uint64_t done = 0;
+    for (const auto& t : s.tensors) {
+        const DType dst = target_dtype(opts.dtype, t.dtype);
+        const size_t es = dtype_size(t.dtype);
+        const size_t n = (size_t)t.numel();
+        for (size_t i = 0; i < n; i += kChunkElems) {
+            const size_t m = std::min(kChunkElems, n - i);
+            const uint8_t* in = t.data + i * es;
+            if (dst == t.dtype) {
+                w.write_data(in, m * es);
+            } else {
+                buf.resize(m * dtype_size(dst));
+                convert_elements(dst, buf.data(), t.dtype, in, m);
+                rep.values_converted += m;
+                rep.values_rounded += count_rounded(dst, buf.data(), t.dtype, in, m);
+                w.write_data(buf.data(), buf.size());
+            }
+            done += m * es;
+            bar.update(done);
+        }
+        rep.tensors++;
+    }
+    bar.finish();
+    w.finish();
+    rep.bytes_in = total_in;
+    rep.bytes_out = w.total_data_bytes();
+    rep.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    return rep;
+}
+
+}  // namespace t2l
