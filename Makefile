@@ -7,7 +7,7 @@ NVCC     ?= $(shell command -v nvcc 2>/dev/null || ls /usr/local/cuda/bin/nvcc 2
 BUILD    ?= build
 OPT      ?= -O2
 CXXFLAGS ?= $(OPT) -g
-CXXFLAGS += $(SANITIZE) -std=c++17 -Wall -Wextra -Wno-unused-parameter -pthread -MMD -MP -Isrc -Ikernels -Itools
+CXXFLAGS += $(SANITIZE) $(EXTRA_INC) -std=c++17 -Wall -Wextra -Wno-unused-parameter -pthread -MMD -MP -Isrc -Ikernels -Itools
 LDFLAGS  += $(SANITIZE) -pthread
 CUDA_ARCHS ?= -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90 \
               -gencode arch=compute_90,code=compute_90
