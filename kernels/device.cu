@@ -1,6 +1,7 @@
 // device.cu — finding out whether a CUDA device can be used here.
 #include <cuda_runtime.h>
 
+#include "cuda_util.cuh"
 #include "gpu.h"
 
 namespace t2l {
@@ -33,6 +34,22 @@ const GpuInfo& gpu_info() {
         return g;
     }();
     return info;
+}
+
+std::shared_ptr<void> gpu_alloc(uint64_t nbytes) {
+    if (!gpu_info().available) fail("no GPU: ", gpu_info().reason);
+    void* p = nullptr;
+    cudaError_t err = cudaMalloc(&p, nbytes ? nbytes : 1);
+    if (err != cudaSuccess) fail("cannot allocate ", nbytes, " bytes of GPU memory: ", cudaGetErrorString(err));
+    return std::shared_ptr<void>(p, [](void* q) { cudaFree(q); });
+}
+
+void gpu_memset_zero(void* dst, uint64_t nbytes) { CUDA_CHECK(cudaMemset(dst, 0, nbytes)); }
+
+void gpu_copy(void* dst, bool dst_on_gpu, const void* src, bool src_on_gpu, uint64_t nbytes) {
+    const cudaMemcpyKind kind = dst_on_gpu ? (src_on_gpu ? cudaMemcpyDeviceToDevice : cudaMemcpyHostToDevice)
+                                           : (src_on_gpu ? cudaMemcpyDeviceToHost : cudaMemcpyHostToHost);
+    CUDA_CHECK(cudaMemcpy(dst, src, nbytes, kind));
 }
 
 }  // namespace t2l

@@ -7,6 +7,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 
 namespace t2l {
@@ -23,6 +24,12 @@ struct GpuInfo {
 // Probes the driver once; never throws. Without a GPU, reason says why (no driver,
 // no device, built without CUDA).
 const GpuInfo& gpu_info();
+
+// Device memory: freed when the last shared_ptr goes. Throws Error when CUDA fails.
+std::shared_ptr<void> gpu_alloc(uint64_t nbytes);
+void gpu_memset_zero(void* dst, uint64_t nbytes);
+// Copy between host and device memory in any direction (flags say where each side lives).
+void gpu_copy(void* dst, bool dst_on_gpu, const void* src, bool src_on_gpu, uint64_t nbytes);
 
 // Element-wise dtype conversion on the device, host buffers in and out (for tests and the
 // converter's self-check). CPU twin: convert_elements() in dtype.cpp (bf16<->f32, f16<->f32).

@@ -159,6 +159,12 @@ const TensorView* SafetensorsCheckpoint::find(const std::string& name) const {
 }
 
 void write_safetensors(const std::string& path, const std::vector<TensorView>& tensors, const json::Value& metadata) {
+    AtomicFile f(path);
+    write_safetensors(f, tensors, metadata);
+    f.commit();
+}
+
+void write_safetensors(AtomicFile& f, const std::vector<TensorView>& tensors, const json::Value& metadata) {
     json::Value header = json::Value::new_object();
     if (metadata.is_object() && !metadata.object.empty()) header.set("__metadata__", metadata);
     uint64_t offset = 0;
@@ -177,12 +183,10 @@ void write_safetensors(const std::string& path, const std::vector<TensorView>& t
     }
     std::string h = json::dump(header);
     h.append((8 - h.size() % 8) % 8, ' ');  // pad so the data section starts 8-byte aligned
-    AtomicFile f(path);
     uint64_t len = h.size();
     f.write(&len, 8);
     f.write(h.data(), h.size());
     for (const auto& t : tensors) f.write(t.data, t.nbytes);
-    f.commit();
 }
 
 }  // namespace t2l

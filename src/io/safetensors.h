@@ -52,5 +52,8 @@ const char* dtype_to_safetensors(DType t);
 // adapters and for tests; metadata values must be strings.
 void write_safetensors(const std::string& path, const std::vector<TensorView>& tensors,
                        const json::Value& metadata = json::Value::new_object());
+// The same into an open AtomicFile, without committing it (to commit several files together).
+class AtomicFile;
+void write_safetensors(AtomicFile& out, const std::vector<TensorView>& tensors, const json::Value& metadata);
 
 }  // namespace t2l

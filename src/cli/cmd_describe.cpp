@@ -1,0 +1,159 @@
+// cmd_describe.cpp — `t2l describe "task"`: description -> task embedding -> hypernetwork ->
+// LoRA adapter, written as a PEFT folder (default) or a .t2l adapter file.
+#include <cstdio>
+#include <fstream>
+
+#include "cli/args.h"
+#include "cli/commands.h"
+#include "cli/progress.h"
+#include "cli/t2l_inputs.h"
+#include "common.h"
+#include "format/t2l_file.h"
+#include "io/mapped_file.h"
+#include "lora/adapter.h"
+#include "models/encoder.h"
+#include "models/hypernet.h"
+
+namespace t2l {
+
+namespace {
+constexpr const char* kDefaultT2l = "weights/t2l.t2l";
+
+const CommandSpec kSpec = {
+    "describe",
+    "\"task description\" [--t2l T2L.t2l] [--encoder ENC.t2l] [-o OUT] [--format peft|t2l] [--batch FILE]",
+    "Generate a LoRA adapter for a task described in words. The description is embedded by the\n"
+    "text encoder (bundled in the T2L file, or --encoder), the hypernetwork produces A and B for\n"
+    "every layer and target module in one pass, and the adapter is written as a PEFT folder\n"
+    "(adapter_model.safetensors + adapter_config.json) or a .t2l file. With --batch, each line\n"
+    "of FILE is a description and OUT is a folder receiving 0000/, 0001/, ... (or 0000.t2l, ...).",
+    {
+        {"--t2l", nullptr, FlagType::String, kDefaultT2l, "T2L.t2l", "the converted T2L hypernetwork"},
+        {"--encoder", nullptr, FlagType::String, nullptr, "ENC.t2l", "text encoder, when not bundled in the T2L file"},
+        {"--out", "-o", FlagType::String, nullptr, "OUT", "output folder (peft) or file (t2l); default adapter/ or adapter.t2l"},
+        {"--format", nullptr, FlagType::String, "peft", "FORMAT", "peft or t2l"},
+        {"--batch", nullptr, FlagType::String, nullptr, "FILE", "one description per line; one adapter each"},
+        {"--ids", nullptr, FlagType::String, nullptr, "1,2,3", "use these encoder token ids for the description"},
+        {"--quiet", "-q", FlagType::Bool, nullptr, nullptr, "print nothing on success"},
+    },
+    0,
+    1,
+};
+
+std::string embedding_json(const std::vector<float>& e) {
+    json::Value a = json::Value::new_array();
+    for (float v : e) a.push(json::Value::from_double(v));
+    return json::dump(a);
+}
+
+void write_adapter(const std::string& out, const std::string& format, const LoraAdapter& a, const std::string& desc,
+                   const std::vector<float>& emb, const std::string& source) {
+    if (format == "peft") {
+        json::Value meta = json::Value::new_object();
+        meta.set("format", json::Value::from_string("pt"));
+        meta.set("t2l.description", json::Value::from_string(desc));
+        meta.set("t2l.task_embedding", json::Value::from_string(embedding_json(emb)));
+        meta.set("t2l.hypernetwork", json::Value::from_string(source));
+        write_peft_adapter(out, a, meta);
+        return;
+    }
+    T2lWriter w(out);
+    w.set_meta("general.kind", MetaValue::of_string("adapter"));
+    w.set_meta("general.source", MetaValue::of_string(source));
+    w.set_meta("peft.adapter_config", MetaValue::of_json(json::dump(a.config)));
+    w.set_meta("t2l.description", MetaValue::of_string(desc));
+    w.set_meta("t2l.task_embedding", MetaValue::of_json(embedding_json(emb)));
+    for (const auto& m : a.modules) {
+        w.add_tensor(peft_key(m.layer, m.module, 'A'), DType::F32, m.A.shape);
+        w.add_tensor(peft_key(m.layer, m.module, 'B'), DType::F32, m.B.shape);
+    }
+    for (const auto& m : a.modules) {
+        w.write_data(m.A.data, m.A.nbytes());
+        w.write_data(m.B.data, m.B.nbytes());
+    }
+    w.finish();
+}
+
+std::string base_name(const std::string& p) {
+    size_t s = p.rfind('/');
+    return s == std::string::npos ? p : p.substr(s + 1);
+}
+}  // namespace
+
+int cmd_describe(int argc, char** argv) {
+    Args args;
+    if (!parse_args("t2l", kSpec, argc, argv, &args)) return 0;
+    const std::string format = args.str("format");
+    if (format != "peft" && format != "t2l") {
+        if (format == "gguf") fail("t2l describe: --format gguf is not available in this build yet (peft or t2l)");
+        fail("t2l describe: --format must be peft or t2l, not '", format, "'");
+    }
+    const bool quiet = args.flag("quiet");
+    std::vector<std::string> descriptions;
+    if (args.has("batch")) {
+        if (!args.positional.empty()) fail("t2l describe: give a description or --batch FILE, not both");
+        std::ifstream in(args.str("batch"));
+        if (!in) fail(args.str("batch"), ": cannot open");
+        std::string line;
+        while (std::getline(in, line))
+            if (line.find_first_not_of(" \t\r") != std::string::npos) descriptions.push_back(line);
+        if (descriptions.empty()) fail(args.str("batch"), ": no descriptions (one per line)");
+    } else {
+        if (args.positional.empty() && !args.has("ids")) fail("t2l describe: missing the task description (see --help)");
+        descriptions.push_back(args.positional.empty() ? "" : args.positional[0]);
+    }
+    if (args.has("ids") && descriptions.size() != 1) fail("t2l describe: --ids works with one description");
+
+    const std::string t2l_path = args.str("t2l");
+    if (!args.has("t2l") && !quiet) std::fprintf(stderr, "t2l describe: using the default hypernetwork %s\n", kDefaultT2l);
+    T2lFile t2l_file(t2l_path);
+    Hypernet hypernet(t2l_file);
+    std::unique_ptr<T2lFile> enc_file;
+    if (args.has("encoder")) enc_file = std::make_unique<T2lFile>(args.str("encoder"));
+    const T2lFile& ef = enc_file ? *enc_file : t2l_file;
+    const std::string prefix = encoder_prefix(ef);
+    TextEncoder encoder(ef, prefix);
+    if (encoder.config().hidden != hypernet.config().emb_size)
+        fail(ef.path(), ": the encoder's hidden size ", encoder.config().hidden, " does not match the hypernetwork's task embedding size ",
+             hypernet.config().emb_size);
+
+    // Embed every description, then run the hypernetwork once for all of them.
+    std::vector<std::string> texts;
+    std::vector<std::vector<float>> embs;
+    Progress bar("embed", descriptions.size());
+    for (size_t i = 0; i < descriptions.size(); i++) {
+        const std::string text = args.has("ids") && descriptions[i].empty() ? "" : add_full_stop(descriptions[i]);
+        const std::vector<int32_t> ids =
+            args.has("ids") ? parse_id_list(args.str("ids"), "--ids") : tokenize_for_encoder(ef, prefix, text);
+        texts.push_back(text);
+        embs.push_back(encoder.task_embedding(ids));
+        bar.update(i + 1);
+    }
+    bar.finish();
+    std::vector<LoraAdapter> adapters = hypernet.generate(embs);
+
+    json::Value acfg = t2l_file.meta_json("t2l.adapter_config");
+    const std::string source = base_name(t2l_path);
+    std::string out = args.str("out");
+    if (out.empty()) out = format == "peft" ? "adapter" : "adapter.t2l";
+    if (descriptions.size() == 1) {
+        adapters[0].config = acfg;
+        write_adapter(out, format, adapters[0], texts[0], embs[0], source);
+        if (!quiet)
+            std::fprintf(stderr, "t2l describe: wrote %s (%s, %zu layers x %zu modules, rank %d, scale %.4g)\n", out.c_str(),
+                         format.c_str(), (size_t)hypernet.config().n_layers, hypernet.config().modules.size(),
+                         hypernet.config().r, adapters[0].scale());
+    } else {
+        if (!is_directory(out) && std::system(("mkdir -p '" + out + "'").c_str()) != 0) fail(out, ": cannot create folder");
+        for (size_t i = 0; i < adapters.size(); i++) {
+            adapters[i].config = acfg;
+            char name[32];
+            std::snprintf(name, sizeof name, format == "peft" ? "%04zu" : "%04zu.t2l", i);
+            write_adapter(join_path(out, name), format, adapters[i], texts[i], embs[i], source);
+        }
+        if (!quiet) std::fprintf(stderr, "t2l describe: wrote %zu adapters into %s\n", adapters.size(), out.c_str());
+    }
+    return 0;
+}
+
+}  // namespace t2l

@@ -1,0 +1,257 @@
+// encoder.cpp — gte NewModel and BERT forward passes (see encoder.h).
+#include "models/encoder.h"
+
+#include <cctype>
+#include <cmath>
+#include <cstring>
+
+#include "common.h"
+#include "ops/ops.h"
+
+namespace t2l {
+
+namespace {
+int get_int(const json::Value& cfg, const char* key, const std::string& source) {
+    const json::Value* v = cfg.find(key);
+    if (!v || !v->is_number()) fail(source, ": encoder config has no integer '", key, "'");
+    return (int)v->as_int();
+}
+}  // namespace
+
+EncoderConfig EncoderConfig::from_json(const json::Value& cfg, const std::string& source) {
+    EncoderConfig c;
+    const json::Value* mt = cfg.find("model_type");
+    c.arch = mt && mt->is_string() ? mt->string : "";
+    if (c.arch != "new" && c.arch != "bert")
+        fail(source, ": encoder model_type '", c.arch, "' is not supported (gte 'new' or 'bert')");
+    c.hidden = get_int(cfg, "hidden_size", source);
+    c.n_layers = get_int(cfg, "num_hidden_layers", source);
+    c.n_heads = get_int(cfg, "num_attention_heads", source);
+    c.intermediate = get_int(cfg, "intermediate_size", source);
+    c.vocab = get_int(cfg, "vocab_size", source);
+    c.max_positions = get_int(cfg, "max_position_embeddings", source);
+    const json::Value* tv = cfg.find("type_vocab_size");
+    c.type_vocab = tv ? (int)tv->as_int() : 0;
+    if (const json::Value* e = cfg.find("layer_norm_eps")) c.ln_eps = (float)e->as_double();
+    if (c.hidden <= 0 || c.n_heads <= 0 || c.hidden % c.n_heads)
+        fail(source, ": hidden_size ", c.hidden, " is not a multiple of num_attention_heads ", c.n_heads);
+    c.head_dim = c.hidden / c.n_heads;
+    const json::Value* act = cfg.find("hidden_act");
+    if (act && act->is_string() && act->string != "gelu")
+        fail(source, ": hidden_act '", act->string, "' is not supported (only exact 'gelu')");
+    if (c.arch == "new") {
+        if (const json::Value* p = cfg.find("position_embedding_type"); p && p->is_string() && p->string != "rope")
+            fail(source, ": position_embedding_type '", p->string, "' is not supported for gte (only rope)");
+        if (const json::Value* p = cfg.find("pack_qkv"); p && p->is_bool() && !p->boolean)
+            fail(source, ": pack_qkv false is not supported");
+        if (const json::Value* p = cfg.find("logn_attention_scale"); p && p->is_bool() && p->boolean)
+            fail(source, ": logn_attention_scale is not supported");
+        if (const json::Value* p = cfg.find("layer_norm_type"); p && p->is_string() && p->string != "layer_norm")
+            fail(source, ": layer_norm_type '", p->string, "' is not supported");
+        if (const json::Value* t = cfg.find("rope_theta")) c.rope_theta = t->as_double();
+        if (const json::Value* s = cfg.find("rope_scaling"); s && s->is_object()) {
+            const json::Value* type = s->find("type");
+            if (!type || !type->is_string() || type->string != "ntk")
+                fail(source, ": rope_scaling other than {type: ntk} is not supported");
+            if (s->find("mixed_b") && !s->at("mixed_b").is_null()) fail(source, ": rope_scaling mixed_b is not supported");
+            c.ntk_factor = s->at("factor").as_double();
+        }
+    }
+    return c;
+}
+
+TextEncoder::TextEncoder(const T2lFile& file, const std::string& prefix) : w_(file, prefix) {
+    const std::string cfg_key = prefix + "hf.config";
+    cfg_ = EncoderConfig::from_json(file.meta_json(cfg_key), file.path() + " " + cfg_key);
+    const int64_t H = cfg_.hidden, I = cfg_.intermediate;
+    word_emb_ = w_.get("embeddings.word_embeddings.weight", {cfg_.vocab, H});
+    if (cfg_.type_vocab > 0) type_emb_ = w_.get("embeddings.token_type_embeddings.weight", {cfg_.type_vocab, H});
+    if (cfg_.arch == "bert") pos_emb_ = w_.get("embeddings.position_embeddings.weight", {cfg_.max_positions, H});
+    emb_ln_w_ = w_.get("embeddings.LayerNorm.weight", {H});
+    emb_ln_b_ = w_.get("embeddings.LayerNorm.bias", {H});
+    for (int i = 0; i < cfg_.n_layers; i++) {
+        const std::string p = cat("encoder.layer.", i, ".");
+        Layer L;
+        if (cfg_.arch == "new") {
+            L.qkv_w = w_.get(p + "attention.qkv_proj.weight", {3 * H, H});
+            L.qkv_b = w_.get(p + "attention.qkv_proj.bias", {3 * H});
+            L.o_w = w_.get(p + "attention.o_proj.weight", {H, H});
+            L.o_b = w_.get(p + "attention.o_proj.bias", {H});
+            L.attn_ln_w = w_.get(p + "attn_ln.weight", {H});
+            L.attn_ln_b = w_.get(p + "attn_ln.bias", {H});
+            L.up_gate_w = w_.get(p + "mlp.up_gate_proj.weight", {2 * I, H});
+            L.down_w = w_.get(p + "mlp.down_proj.weight", {H, I});
+            L.down_b = w_.get(p + "mlp.down_proj.bias", {H});
+            L.mlp_ln_w = w_.get(p + "mlp_ln.weight", {H});
+            L.mlp_ln_b = w_.get(p + "mlp_ln.bias", {H});
+        } else {
+            L.q_w = w_.get(p + "attention.self.query.weight", {H, H});
+            L.q_b = w_.get(p + "attention.self.query.bias", {H});
+            L.k_w = w_.get(p + "attention.self.key.weight", {H, H});
+            L.k_b = w_.get(p + "attention.self.key.bias", {H});
+            L.v_w = w_.get(p + "attention.self.value.weight", {H, H});
+            L.v_b = w_.get(p + "attention.self.value.bias", {H});
+            L.o_w = w_.get(p + "attention.output.dense.weight", {H, H});
+            L.o_b = w_.get(p + "attention.output.dense.bias", {H});
+            L.attn_ln_w = w_.get(p + "attention.output.LayerNorm.weight", {H});
+            L.attn_ln_b = w_.get(p + "attention.output.LayerNorm.bias", {H});
+            L.up_w = w_.get(p + "intermediate.dense.weight", {I, H});
+            L.up_b = w_.get(p + "intermediate.dense.bias", {I});
+            L.down_w = w_.get(p + "output.dense.weight", {H, I});
+            L.down_b = w_.get(p + "output.dense.bias", {H});
+            L.mlp_ln_w = w_.get(p + "output.LayerNorm.weight", {H});
+            L.mlp_ln_b = w_.get(p + "output.LayerNorm.bias", {H});
+        }
+        layers_.push_back(std::move(L));
+    }
+    if (cfg_.arch == "new") {
+        // gte's NTK rotary: the constructor builds its cache twice and the second build, for
+        // max_positions * factor positions, replaces inv_freq with
+        //   inv_freq_j = 1 / (theta * factor)^(2j / d) / factor^(2 / d)
+        // (not the textbook NTK base theta * factor^(d / (d - 2))). Those are the frequencies in use.
+        const int d = cfg_.head_dim;
+        const bool ntk = cfg_.ntk_factor > 0;
+        const float base = (float)(ntk ? cfg_.rope_theta * cfg_.ntk_factor : cfg_.rope_theta);
+        const float divisor = ntk ? (float)std::pow(cfg_.ntk_factor, 2.0 / d) : 1.0f;
+        for (int j = 0; j < d / 2; j++) {
+            const float expo = (float)(2 * j) / (float)d;  // f32 arithmetic, as the reference
+            inv_freq_.push_back((1.0f / std::pow(base, expo)) / divisor);
+        }
+    }
+}
+
+void TextEncoder::rope_tables(int64_t n, Tensor* cos, Tensor* sin) const {
+    const int64_t half = cfg_.head_dim / 2;
+    *cos = Tensor::empty({n, half});
+    *sin = Tensor::empty({n, half});
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t j = 0; j < half; j++) {
+            const float angle = (float)i * inv_freq_[(size_t)j];  // f32 product, then cos/sin of it
+            cos->f32()[i * half + j] = (float)std::cos((double)angle);
+            sin->f32()[i * half + j] = (float)std::sin((double)angle);
+        }
+}
+
+Tensor TextEncoder::forward(const std::vector<int32_t>& ids, std::vector<Tensor>* layers) const {
+    const int64_t n = (int64_t)ids.size(), H = cfg_.hidden, I = cfg_.intermediate;
+    if (n == 0) fail("encoder: no tokens to encode");
+    if (cfg_.arch == "bert" && n > cfg_.max_positions)
+        fail("encoder: ", n, " tokens exceed the model's ", cfg_.max_positions, " positions");
+
+    // Embeddings: word + token type 0 (+ absolute position for BERT), then LayerNorm.
+    Tensor x = Tensor::empty({n, H});
+    embedding(x, word_emb_, ids.data(), n);
+    if (type_emb_.defined() && cfg_.type_vocab > 0) {
+        Tensor t = Tensor::empty({n, H});
+        std::vector<int32_t> zeros((size_t)n, 0);
+        embedding(t, type_emb_, zeros.data(), n);
+        add_(x, t);
+    }
+    if (cfg_.arch == "bert") {
+        Tensor pe = Tensor::empty({n, H});
+        std::vector<int32_t> pos((size_t)n);
+        for (int64_t i = 0; i < n; i++) pos[(size_t)i] = (int32_t)i;
+        embedding(pe, pos_emb_, pos.data(), n);
+        add_(x, pe);
+    }
+    layer_norm(x, x, emb_ln_w_, emb_ln_b_, cfg_.ln_eps);
+    if (layers) layers->assign(1, x.to(Device::CPU));
+
+    Tensor cos, sin;
+    if (cfg_.arch == "new") rope_tables(n, &cos, &sin);
+    AttentionParams ap;
+    ap.n_heads = ap.n_kv_heads = cfg_.n_heads;
+    ap.head_dim = cfg_.head_dim;
+    ap.scale = 1.0f / std::sqrt((float)cfg_.head_dim);
+    ap.causal = false;  // an encoder sees the whole sequence
+
+    Tensor q = Tensor::empty({n, H}), k = Tensor::empty({n, H}), v = Tensor::empty({n, H});
+    Tensor ctx = Tensor::empty({n, H}), attn = Tensor::empty({n, H}), mlp = Tensor::empty({n, H});
+    Tensor qkv = cfg_.arch == "new" ? Tensor::empty({n, 3 * H}) : Tensor();
+    Tensor up_gate = Tensor::empty({n, cfg_.arch == "new" ? 2 * I : I});
+    Tensor act = Tensor::empty({n, I});
+    for (const Layer& L : layers_) {
+        if (cfg_.arch == "new") {
+            linear(qkv, x, L.qkv_w, &L.qkv_b);  // (n, 3H): q | k | v
+            const float* src = qkv.f32();
+            for (int64_t i = 0; i < n; i++)
+                for (int64_t j = 0; j < H; j++) {
+                    q.f32()[i * H + j] = src[i * 3 * H + j];
+                    k.f32()[i * H + j] = src[i * 3 * H + H + j];
+                    v.f32()[i * H + j] = src[i * 3 * H + 2 * H + j];
+                }
+            rope_(q, cfg_.n_heads, cfg_.head_dim, cos, sin);
+            rope_(k, cfg_.n_heads, cfg_.head_dim, cos, sin);
+        } else {
+            linear(q, x, L.q_w, &L.q_b);
+            linear(k, x, L.k_w, &L.k_b);
+            linear(v, x, L.v_w, &L.v_b);
+        }
+        attention(ctx, q, k, v, ap);
+        linear(attn, ctx, L.o_w, &L.o_b);
+        add_(attn, x);                                       // post-norm: LN(x + attn(x))
+        layer_norm(x, attn, L.attn_ln_w, L.attn_ln_b, cfg_.ln_eps);
+
+        if (cfg_.arch == "new") {
+            linear(up_gate, x, L.up_gate_w);                 // (n, 2I): up | gate
+            const float* ug = up_gate.f32();
+            for (int64_t i = 0; i < n; i++)
+                for (int64_t j = 0; j < I; j++) act.f32()[i * I + j] = ug[i * 2 * I + I + j];  // gate
+            gelu_erf_(act);
+            for (int64_t i = 0; i < n; i++)
+                for (int64_t j = 0; j < I; j++) act.f32()[i * I + j] *= ug[i * 2 * I + j];      // * up
+        } else {
+            linear(act, x, L.up_w, &L.up_b);
+            gelu_erf_(act);
+        }
+        linear(mlp, act, L.down_w, &L.down_b);
+        add_(mlp, x);                                        // post-norm: LN(x + mlp(x))
+        layer_norm(x, mlp, L.mlp_ln_w, L.mlp_ln_b, cfg_.ln_eps);
+        if (layers) layers->push_back(x.to(Device::CPU));
+    }
+    return x;
+}
+
+std::vector<float> TextEncoder::task_embedding(const std::vector<int32_t>& ids) const {
+    Tensor h = forward(ids);
+    const int64_t H = cfg_.hidden;
+    std::vector<float> cls(h.f32(), h.f32() + H);
+    double ss = 0;
+    for (float c : cls) ss += (double)c * c;
+    // F.normalize(p=2, eps=1e-12) then * sqrt(hidden), as the reference's embedding step.
+    const float norm = (float)std::max(std::sqrt(ss), 1e-12);
+    const float scale = std::sqrt((float)H);
+    for (float& c : cls) c = c / norm * scale;
+    return cls;
+}
+
+std::string add_full_stop(const std::string& description) {
+    // Python's str.strip() removes Unicode whitespace; the ASCII set plus the common
+    // multi-byte spaces cover what descriptions contain.
+    static const char* kSpaces[] = {" ", "\t", "\n", "\r", "\v", "\f", "\x1c", "\x1d", "\x1e", "\x1f", "\xc2\x85",
+                                    "\xc2\xa0", "\xe2\x80\x80", "\xe2\x80\x81", "\xe2\x80\x82", "\xe2\x80\x83",
+                                    "\xe2\x80\x84", "\xe2\x80\x85", "\xe2\x80\x86", "\xe2\x80\x87", "\xe2\x80\x88",
+                                    "\xe2\x80\x89", "\xe2\x80\x8a", "\xe2\x80\xa8", "\xe2\x80\xa9", "\xe2\x80\xaf",
+                                    "\xe2\x81\x9f", "\xe3\x80\x80", "\xe1\x9a\x80"};
+    std::string s = description;
+    auto strip_one = [&](bool front) {
+        for (const char* sp : kSpaces) {
+            const size_t len = std::strlen(sp);
+            if (s.size() >= len && (front ? s.compare(0, len, sp) : s.compare(s.size() - len, len, sp)) == 0) {
+                s = front ? s.substr(len) : s.substr(0, s.size() - len);
+                return true;
+            }
+        }
+        return false;
+    };
+    while (strip_one(true)) {}
+    while (strip_one(false)) {}
+    if (s.empty()) fail("the task description is empty");
+    // str.isalpha() on the last character. ASCII only for now: a description ending in a
+    // non-ASCII letter gets no full stop here (the Unicode tables live with the tokenizer).
+    const unsigned char last = (unsigned char)s.back();
+    if (std::isalpha(last)) s += ".";
+    return s;
+}
+
+}  // namespace t2l

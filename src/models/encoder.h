@@ -1,0 +1,64 @@
+// encoder.h — the text encoder that turns a task description into T2L's task embedding.
+//
+// Two BERT-family architectures through one code path, chosen by the HF config:
+//   "new"  gte-v1.5 NewModel: RoPE (NTK-scaled), packed qkv, gated GELU MLP, post-LayerNorm
+//   "bert" BERT (bge-small, MiniLM, ...): absolute position embeddings, separate q/k/v, GELU MLP
+// Both: word + token-type(0) embeddings -> LayerNorm -> N post-norm layers; bidirectional
+// attention over one unpadded sequence; fp32 throughout. The task embedding is the final
+// hidden state of the first ([CLS]) token, L2-normalised and scaled by sqrt(hidden).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "format/t2l_file.h"
+#include "io/json.h"
+#include "models/weights.h"
+#include "ops/runtime_tensor.h"
+
+namespace t2l {
+
+struct EncoderConfig {
+    std::string arch;                // "new" or "bert"
+    int hidden = 0, n_layers = 0, n_heads = 0, head_dim = 0, intermediate = 0;
+    int vocab = 0, type_vocab = 0, max_positions = 0;
+    float ln_eps = 1e-12f;
+    double rope_theta = 10000.0, ntk_factor = 0.0;  // "new": ntk_factor > 0 when rope_scaling type is ntk
+
+    static EncoderConfig from_json(const json::Value& cfg, const std::string& source);
+};
+
+class TextEncoder {
+public:
+    // prefix "" for an encoder .t2l, "encoder." for one bundled in a T2L file.
+    TextEncoder(const T2lFile& file, const std::string& prefix);
+    const EncoderConfig& config() const { return cfg_; }
+
+    // Hidden states of every token after the last layer: (n, hidden). When `layers` is given it
+    // receives the embedding output and each layer's output (n_layers + 1 tensors).
+    Tensor forward(const std::vector<int32_t>& ids, std::vector<Tensor>* layers = nullptr) const;
+
+    // T2L's task embedding: CLS / max(||CLS||, 1e-12) * sqrt(hidden).
+    std::vector<float> task_embedding(const std::vector<int32_t>& ids) const;
+
+private:
+    struct Layer {
+        Tensor qkv_w, qkv_b, q_w, q_b, k_w, k_b, v_w, v_b;  // "new": packed qkv; "bert": separate
+        Tensor o_w, o_b, attn_ln_w, attn_ln_b;
+        Tensor up_gate_w, up_w, up_b, down_w, down_b, mlp_ln_w, mlp_ln_b;
+    };
+    void rope_tables(int64_t n, Tensor* cos, Tensor* sin) const;
+
+    EncoderConfig cfg_;
+    WeightSource w_;
+    Tensor word_emb_, type_emb_, pos_emb_, emb_ln_w_, emb_ln_b_;
+    std::vector<Layer> layers_;
+    std::vector<float> inv_freq_;  // "new": the NTK-scaled rotary frequencies, (head_dim / 2)
+};
+
+// The reference's description preprocessing: strip Unicode whitespace at both ends and
+// append "." when the last character is a letter.
+std::string add_full_stop(const std::string& description);
+
+}  // namespace t2l

@@ -1,0 +1,54 @@
+// ops.h — every computation the models perform, on runtime Tensors.
+//
+// Each op checks shapes and dtypes, then runs on the tensors' device: the CPU reference in
+// src/ops/ops_cpu.cpp (readable, multi-threaded, fp32 accumulation) or, for CUDA tensors, the
+// kernel in kernels/ that must match it (each has a [cuda] test against the CPU twin).
+//
+// Legend for shape comments: n = rows (tokens or batch), in/out = features, h = heads,
+// hk = key/value heads, d = head dim, t = key positions.
+// Activations are f32; weights (w) may be f32, bf16 or f16 and are converted on the fly.
+#pragma once
+
+#include <cstdint>
+
+#include "ops/runtime_tensor.h"
+
+namespace t2l {
+
+// y (n, out) = x (n, in) · wᵀ, w (out, in), plus bias (out) when given. y must not alias x.
+void linear(Tensor& y, const Tensor& x, const Tensor& w, const Tensor* bias = nullptr);
+
+// Row-wise normalisations over the last dimension; y may be x.
+void layer_norm(Tensor& y, const Tensor& x, const Tensor& weight, const Tensor& bias, float eps);
+// RMSNorm: y = x / sqrt(mean(x²) + eps) * (plus_one ? 1 + w : w). Gemma stores w - 1, hence plus_one.
+void rms_norm(Tensor& y, const Tensor& x, const Tensor& weight, float eps, bool plus_one);
+
+// Element-wise, in place.
+void silu_(Tensor& x);
+void gelu_erf_(Tensor& x);   // exact GELU: x/2 (1 + erf(x/√2))
+void gelu_tanh_(Tensor& x);  // tanh approximation, as Gemma's gelu_pytorch_tanh
+void add_(Tensor& y, const Tensor& x);        // y += x (same shape)
+void mul_(Tensor& y, const Tensor& x);        // y *= x (same shape)
+void scale_(Tensor& y, float s);              // y *= s
+void softcap_(Tensor& x, float cap);          // x = cap · tanh(x / cap)
+
+// y (n, dim) = table[ids[i]] for ids (n); table (vocab, dim) in any float dtype.
+void embedding(Tensor& y, const Tensor& table, const int32_t* ids, int64_t n);
+
+// Rotary embedding in the rotate-half form on x (n, h·d): for each head, with c = cos[i],
+// s = sin[i] (n, d/2): x1' = x1·c - x2·s, x2' = x2·c + x1·s where x1, x2 are the two halves.
+void rope_(Tensor& x, int n_heads, int head_dim, const Tensor& cos, const Tensor& sin);
+
+struct AttentionParams {
+    int n_heads = 1, n_kv_heads = 1, head_dim = 1;
+    float scale = 1.0f;        // applied to q·k
+    bool causal = false;       // query i (at position q_pos0 + i) sees keys 0..q_pos0 + i
+    int64_t q_pos0 = 0;        // position of the first query among the keys (KV cache length before)
+    int64_t window = 0;        // > 0: a query at p sees keys p - window + 1 .. p (HF sliding window)
+    float softcap = 0.0f;      // > 0: scores = softcap · tanh(scores / softcap) before softmax
+};
+// out (n, h·d) = softmax(q kᵀ · scale [capped, masked]) v, with q (n, h·d), k and v (t, hk·d);
+// query head j reads key/value head j / (h / hk) (grouped-query attention).
+void attention(Tensor& out, const Tensor& q, const Tensor& k, const Tensor& v, const AttentionParams& p);
+
+}  // namespace t2l

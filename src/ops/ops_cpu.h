@@ -1,0 +1,37 @@
+// ops_cpu.h — the CPU reference implementations behind ops.h, on raw pointers.
+// These are the "CPU twins" the CUDA kernels are tested against. Row-major, f32 activations;
+// weights in f32/bf16/f16 given as (pointer, dtype).
+#pragma once
+
+#include <cstdint>
+
+#include "dtype.h"
+#include "ops/ops.h"
+
+namespace t2l::cpu {
+
+void linear(float* y, const float* x, const void* w, DType wt, const void* bias, DType bt, int64_t n, int64_t in,
+            int64_t out);
+void layer_norm(float* y, const float* x, const void* w, DType wt, const void* b, DType bt, int64_t n, int64_t dim,
+                float eps);
+void rms_norm(float* y, const float* x, const void* w, DType wt, int64_t n, int64_t dim, float eps, bool plus_one);
+void silu(float* x, int64_t n);
+void gelu_erf(float* x, int64_t n);
+void gelu_tanh(float* x, int64_t n);
+void add(float* y, const float* x, int64_t n);
+void mul(float* y, const float* x, int64_t n);
+void scale(float* y, float s, int64_t n);
+void softcap(float* x, float cap, int64_t n);
+void embedding(float* y, const void* table, DType tt, const int32_t* ids, int64_t n, int64_t dim);
+void rope(float* x, int64_t n, int n_heads, int head_dim, const float* cos, const float* sin);
+void attention(float* out, const float* q, const float* k, const float* v, int64_t n, int64_t t,
+               const AttentionParams& p);
+
+// Dot product with a fixed summation order (16 interleaved partial sums, then a pairwise
+// tree), shared by linear and attention so both round the same way on every machine.
+float dot(const float* a, const float* b, int64_t n);
+
+// Convert n weights of type wt starting at element `offset` into f32.
+void load_f32(float* dst, const void* src, DType wt, int64_t offset, int64_t n);
+
+}  // namespace t2l::cpu
