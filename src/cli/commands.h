@@ -7,6 +7,7 @@ namespace t2l {
 int cmd_inspect(int argc, char** argv);
 int cmd_embed(int argc, char** argv);
 int cmd_describe(int argc, char** argv);
+int cmd_logits(int argc, char** argv);
 
 struct CommandEntry {
     const char* name;

@@ -14,6 +14,7 @@ const CommandEntry* command_table(int* count) {
     static const CommandEntry table[] = {
         {"describe", "describe a task in words, get a LoRA adapter (PEFT folder or .t2l)", cmd_describe},
         {"embed", "print the task embedding of a description", cmd_embed},
+        {"logits", "the base model's logits for token ids (tests, debugging)", cmd_logits},
         {"inspect", "list a .t2l file's metadata and tensors; --verify recomputes checksums", cmd_inspect},
     };
     *count = (int)(sizeof table / sizeof table[0]);

@@ -211,7 +211,7 @@ struct Machine {
             if (!a.empty()) bad("OrderedDict called with arguments");  // its pickles fill it with SETITEMS
             return make(Kind::Dict);
         }
-        if (std::strcmp(op, "REDUCE") != 0) bad(cat(op, " of '", fn->text, "'"));
+        if (std::strcmp(op, "REDUCE") != 0) bad(cat(op, " is only expected for OrderedDict, not for '", fn->text, "'"));
         if (fn->text == "torch._utils._rebuild_tensor_v2") return rebuild_tensor(a);
         if (fn->text == "torch._utils._rebuild_parameter") {
             // (data, requires_grad, backward_hooks): a Parameter is its data for our purpose.

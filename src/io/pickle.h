@@ -35,7 +35,7 @@ struct Object {
     std::string text;             // Str (UTF-8), Bytes, Global ("module.name")
     std::vector<Object*> items;   // Tuple, List; Dict: key0, value0, key1, value1, ... in order
     // Storage: numel elements of dtype in the zip entry "<prefix>/data/<key>".
-    // Global: dtype of a torch.<Type>Storage class.
+    // Global: a whitelisted name; for a torch.<Type>Storage class boolean is true and dtype set.
     DType dtype = DType::F32;
     std::string key;
     int64_t numel = 0;

@@ -84,6 +84,7 @@ struct Loader {
     std::unordered_map<std::string, size_t>& index;
     std::vector<std::vector<uint8_t>>& owned;
     std::unordered_map<std::string, StorageInfo> storages;
+    uint64_t copy_budget;  // bytes left for materialised strided views
 
     const std::string& path() const { return zip.path(); }
 
@@ -119,7 +120,14 @@ struct Loader {
         if (v.nbytes == 0 || is_contiguous(t.shape, t.stride)) {
             v.data = v.nbytes == 0 ? base : base + (uint64_t)t.offset * es;
         } else {
-            // Strided view: gather element by element with an odometer over the indices.
+            // Strided view: gather element by element with an odometer over the indices. The
+            // copies are bounded by the file's size, so a crafted view cannot ask for terabytes.
+            if (v.nbytes > s.entry->size)
+                fail(path(), ": tensor '", name, "' repeats elements of its storage (", v.nbytes, " bytes from a ",
+                     s.entry->size, "-byte storage: a stride-0 view); not supported");
+            if (v.nbytes > copy_budget)
+                fail(path(), ": strided views need more than the file's size in copies at tensor '", name, "'; refusing");
+            copy_budget -= v.nbytes;
             std::vector<uint8_t> buf((size_t)v.nbytes);
             std::vector<int64_t> idx(t.shape.size(), 0);
             uint64_t src = (uint64_t)t.offset;
@@ -176,7 +184,7 @@ TorchCheckpoint::TorchCheckpoint(const std::string& path) : zip_(open_archive(pa
     pickle::Unpickled doc(pkl->data, (size_t)pkl->size, path);
     if (doc.root().kind != pickle::Kind::Dict)
         fail(path, ": the pickle holds a ", pickle::kind_name(doc.root().kind), ", not a dict of tensors (a state dict)");
-    Loader loader{zip_, prefix, tensors_, values_, index_, owned_, {}};
+    Loader loader{zip_, prefix, tensors_, values_, index_, owned_, {}, zip_.file_size()};
     loader.walk(doc.root(), "", 0);
 }
 

@@ -59,13 +59,13 @@ struct Parser {
 
     [[noreturn]] void error_at(int line, const std::string& what) const { fail(source, ":", line, ": ", what); }
     [[noreturn]] void error(const std::string& what) const {
-        error_at(li < lines.size() ? lines[li].number : (lines.empty() ? 1 : lines.back().number + 1), what);
+        error_at(li < lines.size() ? lines[li].number : (lines.empty() ? 1 : lines.back().number), what);
     }
 
     Parser(const std::string& text, const std::string& src) : source(src) {
         size_t pos = 0;
         if (text.compare(0, 3, "\xef\xbb\xbf") == 0) pos = 3;  // UTF-8 byte order mark
-        for (int number = 1; pos <= text.size(); number++) {
+        for (int number = 1; pos < text.size(); number++) {
             size_t end = text.find('\n', pos);
             if (end == std::string::npos) end = text.size();
             Line l;
@@ -365,8 +365,9 @@ struct Parser {
                 arr.push(resolve(item, lines[li].number));
             }
             while (i < t.size() && t[i] == ' ') i++;
-            if (i < t.size() && t[i] == ',') { i++; continue; }
-            if (i < t.size() && t[i] == ']') { i++; return arr; }
+            if (i >= t.size()) error("a flow list [...] must close on the line where it opens");
+            if (t[i] == ',') { i++; continue; }
+            if (t[i] == ']') { i++; return arr; }
             error("expected ',' or ']' in a flow list");
         }
     }

@@ -31,6 +31,7 @@ class ZipArchive {
 public:
     explicit ZipArchive(const std::string& path);  // throws Error("<path>: ...")
     const std::string& path() const { return file_.path(); }
+    uint64_t file_size() const { return file_.size(); }
     const std::vector<ZipEntry>& entries() const { return entries_; }
     const ZipEntry* find(const std::string& name) const;  // nullptr when absent
     // Recompute the entry's CRC-32 and compare it with the recorded one; throws on mismatch.

@@ -2,6 +2,9 @@
 #include "lora/adapter.h"
 
 #include <algorithm>
+#include <cctype>
+#include <cstdlib>
+#include <memory>
 #include <cerrno>
 #include <cmath>
 #include <cstring>
@@ -10,6 +13,7 @@
 #include "common.h"
 #include "io/atomic_file.h"
 #include "io/mapped_file.h"
+#include "format/t2l_file.h"
 #include "io/safetensors.h"
 
 namespace t2l {
@@ -76,6 +80,84 @@ void write_peft_adapter(const std::string& dir, const LoraAdapter& a, const json
     config.write(text.data(), text.size());
     weights.commit();
     config.commit();
+}
+
+namespace {
+// "base_model.model.model.layers.12.self_attn.q_proj.lora_A.weight" -> (12, "q_proj", 'A').
+bool parse_peft_key(const std::string& key, int* layer, std::string* module, char* which) {
+    const std::string pre = "base_model.model.model.layers.";
+    if (key.compare(0, pre.size(), pre) != 0) return false;
+    size_t p = pre.size(), dot = key.find('.', p);
+    if (dot == std::string::npos || dot == p) return false;
+    for (size_t i = p; i < dot; i++)
+        if (!std::isdigit((unsigned char)key[i])) return false;
+    *layer = std::atoi(key.substr(p, dot - p).c_str());
+    const std::string rest = key.substr(dot + 1);  // self_attn.q_proj.lora_A.weight
+    for (const char* suffix : {".lora_A.weight", ".lora_B.weight"}) {
+        const size_t sl = std::strlen(suffix);
+        if (rest.size() > sl && rest.compare(rest.size() - sl, sl, suffix) == 0) {
+            const std::string path = rest.substr(0, rest.size() - sl);
+            const size_t last = path.rfind('.');
+            *module = last == std::string::npos ? path : path.substr(last + 1);
+            *which = suffix[6];
+            return path == std::string(projection_parent(*module)) + "." + *module;
+        }
+    }
+    return false;
+}
+}  // namespace
+
+LoraAdapter load_adapter(const std::string& path) {
+    LoraAdapter a;
+    std::vector<TensorView> views;
+    std::unique_ptr<SafetensorsFile> st;
+    std::unique_ptr<T2lFile> tf;
+    std::string source = path;
+    if (is_directory(path)) {
+        const std::string cfg_path = join_path(path, "adapter_config.json");
+        a.config = json::parse(read_file(cfg_path), cfg_path);
+        source = join_path(path, "adapter_model.safetensors");
+        st = std::make_unique<SafetensorsFile>(source);
+        views = st->tensors();
+    } else {
+        tf = std::make_unique<T2lFile>(path);
+        if (!tf->find_meta("peft.adapter_config")) fail(path, ": not a LoRA adapter (.t2l without peft.adapter_config)");
+        a.config = tf->meta_json("peft.adapter_config");
+        for (const auto& t : tf->tensors()) views.push_back(t.view);
+    }
+    const json::Value& c = a.config;
+    if (!c.find("r") || !c.find("lora_alpha")) fail(path, ": adapter_config has no r / lora_alpha");
+    a.r = (int)c.at("r").as_int();
+    a.alpha = c.at("lora_alpha").as_double();
+    a.use_rslora = c.find("use_rslora") && c.at("use_rslora").is_bool() && c.at("use_rslora").boolean;
+    if (const json::Value* tm = c.find("target_modules"); tm && tm->is_array())
+        for (const auto& m : tm->array) a.target_modules.push_back(m.as_string());
+
+    for (const auto& v : views) {
+        int layer;
+        std::string module;
+        char which;
+        if (!parse_peft_key(v.name, &layer, &module, &which))
+            fail(source, ": tensor '", v.name, "' is not a PEFT LoRA weight of a decoder layer");
+        if (!dtype_is_float(v.dtype) || v.shape.size() != 2) fail(source, ": tensor '", v.name, "' must be a float matrix");
+        LoraModule* m = nullptr;
+        for (auto& e : a.modules)
+            if (e.layer == layer && e.module == module) m = &e;
+        if (!m) {
+            a.modules.push_back(LoraModule{layer, module, Tensor(), Tensor()});
+            m = &a.modules.back();
+        }
+        Tensor& dst = which == 'A' ? m->A : m->B;
+        if (dst.data) fail(source, ": tensor '", v.name, "' appears twice");
+        dst = Tensor::borrow(v).to_dtype(DType::F32);
+    }
+    for (const auto& m : a.modules) {
+        if (!m.A.data || !m.B.data) fail(source, ": layer ", m.layer, " ", m.module, " has only one of lora_A / lora_B");
+        if (m.A.dim(0) != a.r || m.B.dim(1) != a.r)
+            fail(source, ": layer ", m.layer, " ", m.module, ": rank ", m.A.dim(0), " does not match r = ", a.r);
+    }
+    if (a.modules.empty()) fail(source, ": holds no LoRA weights");
+    return a;
 }
 
 }  // namespace t2l

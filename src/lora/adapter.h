@@ -40,4 +40,9 @@ const char* projection_parent(const std::string& module);
 // safetensors header (strings only).
 void write_peft_adapter(const std::string& dir, const LoraAdapter& a, const json::Value& metadata);
 
+// Reads a PEFT folder (adapter_model.safetensors + adapter_config.json) or a .t2l adapter.
+// Every tensor must be a lora_A/lora_B weight of a decoder layer, paired, with consistent ranks;
+// values are converted to f32.
+LoraAdapter load_adapter(const std::string& path);
+
 }  // namespace t2l

@@ -1,0 +1,318 @@
+// decoder.cpp — LLaMA / Mistral / Gemma 2 forward pass (see decoder.h).
+#include "models/decoder.h"
+
+#include <cmath>
+#include <cstring>
+
+#include "common.h"
+#include "ops/ops.h"
+
+namespace t2l {
+
+namespace {
+const json::Value* find_any(const json::Value& cfg, std::initializer_list<const char*> keys) {
+    for (const char* k : keys)
+        if (const json::Value* v = cfg.find(k); v && !v->is_null()) return v;
+    return nullptr;
+}
+int need_int(const json::Value& cfg, const char* key, const std::string& source) {
+    const json::Value* v = cfg.find(key);
+    if (!v || !v->is_number()) fail(source, ": config has no integer '", key, "'");
+    return (int)v->as_int();
+}
+void add_ids(std::vector<int32_t>& out, const json::Value* v) {
+    if (!v) return;
+    if (v->is_number()) out.push_back((int32_t)v->as_int());
+    if (v->is_array())
+        for (const auto& e : v->array) out.push_back((int32_t)e.as_int());
+}
+}  // namespace
+
+DecoderConfig DecoderConfig::from_json(const json::Value& cfg, const json::Value* gen, const std::string& source) {
+    DecoderConfig c;
+    const json::Value* mt = cfg.find("model_type");
+    c.model_type = mt && mt->is_string() ? mt->string : "";
+    if (c.model_type != "llama" && c.model_type != "mistral" && c.model_type != "gemma2")
+        fail(source, ": model_type '", c.model_type, "' is not supported (llama, mistral, gemma2)");
+    const bool gemma = c.model_type == "gemma2";
+    c.vocab = need_int(cfg, "vocab_size", source);
+    c.hidden = need_int(cfg, "hidden_size", source);
+    c.n_layers = need_int(cfg, "num_hidden_layers", source);
+    c.n_heads = need_int(cfg, "num_attention_heads", source);
+    c.intermediate = need_int(cfg, "intermediate_size", source);
+    const json::Value* kv = cfg.find("num_key_value_heads");
+    c.n_kv_heads = kv && kv->is_number() ? (int)kv->as_int() : c.n_heads;
+    const json::Value* hd = cfg.find("head_dim");
+    c.head_dim = hd && hd->is_number() ? (int)hd->as_int() : c.hidden / c.n_heads;
+    if (c.n_kv_heads <= 0 || c.n_heads % c.n_kv_heads) fail(source, ": num_attention_heads must be a multiple of num_key_value_heads");
+    if (const json::Value* e = cfg.find("rms_norm_eps")) c.rms_eps = (float)e->as_double();
+    if (const json::Value* m = cfg.find("max_position_embeddings")) c.max_positions = m->as_int();
+    const json::Value* tie = cfg.find("tie_word_embeddings");
+    c.tie_embeddings = tie && tie->is_bool() ? tie->boolean : gemma;  // HF defaults: Gemma ties, LLaMA/Mistral do not
+
+    // Activation: hidden_act / hidden_activation.
+    const json::Value* act = find_any(cfg, {"hidden_activation", "hidden_act"});
+    const std::string a = act && act->is_string() ? act->string : (gemma ? "gelu_pytorch_tanh" : "silu");
+    if (a == "silu" || a == "swish") c.act = "silu";
+    else if (a == "gelu_pytorch_tanh" || a == "gelu_tanh") c.act = "gelu_tanh";
+    else fail(source, ": hidden activation '", a, "' is not supported");
+
+    c.attn_scale = 1.0f / std::sqrt((float)c.head_dim);
+    if (gemma) {
+        c.norm_plus_one = c.sandwich_norms = c.scale_embeddings = true;
+        if (const json::Value* q = cfg.find("query_pre_attn_scalar"); q && q->is_number())
+            c.attn_scale = (float)std::pow(q->as_double(), -0.5);
+        if (const json::Value* s = cfg.find("attn_logit_softcapping"); s && s->is_number()) c.attn_softcap = (float)s->as_double();
+        if (const json::Value* s = cfg.find("final_logit_softcapping"); s && s->is_number()) c.final_softcap = (float)s->as_double();
+    }
+    if (const json::Value* w = cfg.find("sliding_window"); w && w->is_number()) c.sliding_window = w->as_int();
+    c.layer_sliding.assign((size_t)c.n_layers, false);
+    if (c.sliding_window > 0) {
+        if (const json::Value* lt = cfg.find("layer_types"); lt && lt->is_array()) {
+            // transformers 5 spelling: one entry per layer.
+            if ((int)lt->array.size() != c.n_layers) fail(source, ": layer_types has ", lt->array.size(), " entries for ", c.n_layers, " layers");
+            for (int i = 0; i < c.n_layers; i++) c.layer_sliding[(size_t)i] = lt->array[(size_t)i].as_string() == "sliding_attention";
+        } else if (gemma) {
+            for (int i = 0; i < c.n_layers; i++) c.layer_sliding[(size_t)i] = i % 2 == 0;  // Gemma 2: even layers are local
+        } else {
+            for (int i = 0; i < c.n_layers; i++) c.layer_sliding[(size_t)i] = true;       // Mistral v0.1: every layer
+        }
+    }
+
+    // RoPE: transformers 4 has rope_theta + rope_scaling; transformers 5 has rope_parameters.
+    const json::Value* rp = cfg.find("rope_parameters");
+    const json::Value* rs = rp && rp->is_object() ? rp : cfg.find("rope_scaling");
+    if (const json::Value* t = find_any(cfg, {"rope_theta"})) c.rope_theta = t->as_double();
+    else if (rp && rp->find("rope_theta")) c.rope_theta = rp->at("rope_theta").as_double();
+    if (rs && rs->is_object()) {
+        const json::Value* type = find_any(*rs, {"rope_type", "type"});
+        c.rope_type = type && type->is_string() ? type->string : "default";
+        if (c.rope_type == "llama3") {
+            c.rope_factor = rs->at("factor").as_double();
+            c.low_freq_factor = rs->at("low_freq_factor").as_double();
+            c.high_freq_factor = rs->at("high_freq_factor").as_double();
+            c.original_max_positions = rs->at("original_max_position_embeddings").as_double();
+        } else if (c.rope_type == "linear") {
+            c.rope_factor = rs->at("factor").as_double();
+        } else if (c.rope_type != "default") {
+            fail(source, ": rope type '", c.rope_type, "' is not supported (default, linear, llama3)");
+        }
+    }
+    if (gen) add_ids(c.eos_ids, gen->find("eos_token_id"));
+    if (c.eos_ids.empty()) add_ids(c.eos_ids, cfg.find("eos_token_id"));
+    if (const json::Value* b = find_any(cfg, {"bos_token_id"}); b && b->is_number()) c.bos_id = (int32_t)b->as_int();
+    return c;
+}
+
+Decoder::Decoder(const T2lFile& file) : w_(file, "") {
+    const MetaValue* gen = file.find_meta("hf.generation_config");
+    json::Value gen_json = gen ? file.meta_json("hf.generation_config") : json::Value();
+    cfg_ = DecoderConfig::from_json(file.meta_json("hf.config"), gen ? &gen_json : nullptr, file.path() + " hf.config");
+    const int64_t H = cfg_.hidden, I = cfg_.intermediate, V = cfg_.vocab;
+    const int64_t qd = (int64_t)cfg_.n_heads * cfg_.head_dim, kd = (int64_t)cfg_.n_kv_heads * cfg_.head_dim;
+    embed_ = w_.get("model.embed_tokens.weight", {V, H});
+    final_norm_ = w_.get("model.norm.weight", {H});
+    if (cfg_.tie_embeddings) {
+        lm_head_ = embed_;
+        if (w_.has("lm_head.weight")) w_.get("lm_head.weight", {V, H});  // some exports store the tied copy too
+    } else {
+        lm_head_ = w_.get("lm_head.weight", {V, H});
+    }
+    for (int i = 0; i < cfg_.n_layers; i++) {
+        const std::string p = cat("model.layers.", i, ".");
+        Layer L;
+        L.in_norm = w_.get(p + "input_layernorm.weight", {H});
+        L.post_attn_norm = w_.get(p + "post_attention_layernorm.weight", {H});
+        if (cfg_.sandwich_norms) {
+            L.pre_ff_norm = w_.get(p + "pre_feedforward_layernorm.weight", {H});
+            L.post_ff_norm = w_.get(p + "post_feedforward_layernorm.weight", {H});
+        }
+        L.q = w_.get(p + "self_attn.q_proj.weight", {qd, H});
+        L.k = w_.get(p + "self_attn.k_proj.weight", {kd, H});
+        L.v = w_.get(p + "self_attn.v_proj.weight", {kd, H});
+        L.o = w_.get(p + "self_attn.o_proj.weight", {H, qd});
+        L.gate = w_.get(p + "mlp.gate_proj.weight", {I, H});
+        L.up = w_.get(p + "mlp.up_proj.weight", {I, H});
+        L.down = w_.get(p + "mlp.down_proj.weight", {H, I});
+        layers_.push_back(std::move(L));
+    }
+    // A tensor the model never reads means the file is not what the config says it is.
+    for (const auto& name : w_.unused())
+        if (name.find("rotary_emb.inv_freq") == std::string::npos)
+            fail(file.path(), ": tensor '", name, "' is not part of a ", cfg_.model_type, " model");
+
+    // Rotary frequencies, f32 as HF computes them: inv_freq_j = 1 / theta^(2j / d).
+    const int d = cfg_.head_dim;
+    for (int j = 0; j < d / 2; j++) {
+        float inv = 1.0f / std::pow((float)cfg_.rope_theta, (float)(2 * j) / (float)d);
+        if (cfg_.rope_type == "linear") inv /= (float)cfg_.rope_factor;
+        if (cfg_.rope_type == "llama3") {
+            // Llama 3.1: long wavelengths are slowed by `factor`, short ones kept, and the band
+            // between low and high frequency is blended smoothly.
+            const float factor = (float)cfg_.rope_factor, low = (float)cfg_.low_freq_factor, high = (float)cfg_.high_freq_factor;
+            const float old_ctx = (float)cfg_.original_max_positions;
+            const float low_wavelen = old_ctx / low, high_wavelen = old_ctx / high;
+            const float wavelen = 2.0f * (float)M_PI / inv;
+            float scaled = wavelen > low_wavelen ? inv / factor : inv;
+            const bool medium = !(wavelen < high_wavelen) && !(wavelen > low_wavelen);
+            if (medium) {
+                const float smooth = (old_ctx / wavelen - low) / (high - low);
+                scaled = (1.0f - smooth) * scaled / factor + smooth * scaled;
+            }
+            inv = scaled;
+        }
+        inv_freq_.push_back(inv);
+    }
+    lora_.resize((size_t)cfg_.n_layers);
+    merged_.resize((size_t)cfg_.n_layers);
+}
+
+void Decoder::set_adapter(const LoraAdapter* adapter, bool merged, double scale_override) {
+    for (auto& l : lora_) l.clear();
+    for (auto& l : merged_) l.clear();
+    if (!adapter) return;
+    const float s = (float)(scale_override != 0 ? scale_override : adapter->scale());
+    for (const LoraModule& m : adapter->modules) {
+        if (m.layer < 0 || m.layer >= cfg_.n_layers) fail("adapter: layer ", m.layer, " does not exist in this ", cfg_.n_layers, "-layer model");
+        const Layer& L = layers_[(size_t)m.layer];
+        const Tensor* w = m.module == "q_proj" ? &L.q : m.module == "k_proj" ? &L.k : m.module == "v_proj" ? &L.v
+                        : m.module == "o_proj" ? &L.o : m.module == "gate_proj" ? &L.gate : m.module == "up_proj" ? &L.up
+                        : m.module == "down_proj" ? &L.down : nullptr;
+        if (!w) fail("adapter: module '", m.module, "' is not a projection of this model");
+        if (m.A.dim(1) != w->dim(1) || m.B.dim(0) != w->dim(0) || m.A.dim(0) != m.B.dim(1))
+            fail("adapter: layer ", m.layer, " ", m.module, ": A ", shape_string(m.A.shape), " and B ", shape_string(m.B.shape),
+                 " do not fit the weight ", shape_string(w->shape));
+        if (!merged) {
+            lora_[(size_t)m.layer].push_back({m.module, LoraRef{m.A, m.B, s}});
+        } else {
+            // W' = W + s * B A, kept as an f32 copy of this one weight.
+            Tensor wm = w->to_dtype(DType::F32);
+            const int64_t out = w->dim(0), in = w->dim(1), r = m.A.dim(0);
+            const float* A = m.A.f32();
+            const float* B = m.B.f32();
+            float* W = wm.f32();
+            for (int64_t o = 0; o < out; o++)
+                for (int64_t k = 0; k < r; k++) {
+                    const float c = s * B[o * r + k];
+                    for (int64_t i = 0; i < in; i++) W[o * in + i] += c * A[k * in + i];
+                }
+            merged_[(size_t)m.layer].push_back({m.module, wm});
+        }
+    }
+}
+
+KVCache Decoder::new_cache(int64_t capacity) const {
+    KVCache c;
+    c.capacity = capacity;
+    const int64_t kd = (int64_t)cfg_.n_kv_heads * cfg_.head_dim;
+    for (int i = 0; i < cfg_.n_layers; i++) {
+        c.k.push_back(Tensor::zeros({capacity, kd}));
+        c.v.push_back(Tensor::zeros({capacity, kd}));
+    }
+    return c;
+}
+
+void Decoder::project(Tensor& y, const Tensor& x, const Tensor& w, int layer, const char* module) const {
+    const Tensor* weight = &w;
+    for (const auto& mw : merged_[(size_t)layer])
+        if (mw.first == module) weight = &mw.second;
+    linear(y, x, *weight);
+    for (const auto& lr : lora_[(size_t)layer]) {
+        if (lr.first != module) continue;
+        // Unmerged LoRA: y += s * B (A x), never forming the (out, in) product.
+        const int64_t n = x.numel() / x.dim(-1);
+        Tensor t = Tensor::empty({n, lr.second.A.dim(0)});
+        linear(t, x, lr.second.A);
+        Tensor d = Tensor::empty(y.shape);
+        linear(d, t, lr.second.B);
+        scale_(d, lr.second.scale);
+        add_(y, d);
+    }
+}
+
+void Decoder::rope_tables(int64_t pos0, int64_t n, Tensor* cos, Tensor* sin) const {
+    const int64_t half = cfg_.head_dim / 2;
+    *cos = Tensor::empty({n, half});
+    *sin = Tensor::empty({n, half});
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t j = 0; j < half; j++) {
+            const float angle = (float)(pos0 + i) * inv_freq_[(size_t)j];  // f32 product, as HF
+            cos->f32()[i * half + j] = (float)std::cos((double)angle);
+            sin->f32()[i * half + j] = (float)std::sin((double)angle);
+        }
+}
+
+Tensor Decoder::forward(const std::vector<int32_t>& tokens, KVCache& cache, bool all_logits,
+                        std::vector<Tensor>* hidden_states) const {
+    const int64_t n = (int64_t)tokens.size(), H = cfg_.hidden, I = cfg_.intermediate;
+    const int64_t pos0 = cache.length;
+    if (n == 0) fail("decoder: no tokens");
+    if (pos0 + n > cache.capacity) fail("decoder: ", pos0 + n, " tokens exceed the KV cache capacity of ", cache.capacity);
+    const int64_t qd = (int64_t)cfg_.n_heads * cfg_.head_dim, kd = (int64_t)cfg_.n_kv_heads * cfg_.head_dim;
+
+    Tensor x = Tensor::empty({n, H});
+    embedding(x, embed_, tokens.data(), n);
+    if (cfg_.scale_embeddings) {
+        // Gemma multiplies by sqrt(hidden) rounded to the model's dtype (HF builds it as a tensor
+        // of the hidden states' dtype): bf16 weights give bf16's sqrt(2304) = 48.0, not 48.0000...
+        float normalizer = std::sqrt((float)H);
+        if (embed_.dtype == DType::BF16) normalizer = bf16_to_f32(f32_to_bf16(normalizer));
+        if (embed_.dtype == DType::F16) normalizer = f16_to_f32(f32_to_f16(normalizer));
+        scale_(x, normalizer);
+    }
+    if (hidden_states) hidden_states->assign(1, x.to(Device::CPU));
+
+    Tensor cos, sin;
+    rope_tables(pos0, n, &cos, &sin);
+    Tensor h = Tensor::empty({n, H}), q = Tensor::empty({n, qd}), k = Tensor::empty({n, kd}), v = Tensor::empty({n, kd});
+    Tensor ctx = Tensor::empty({n, qd}), o = Tensor::empty({n, H});
+    Tensor g = Tensor::empty({n, I}), u = Tensor::empty({n, I}), dn = Tensor::empty({n, H});
+    for (int l = 0; l < cfg_.n_layers; l++) {
+        const Layer& L = layers_[(size_t)l];
+        // Attention block.
+        rms_norm(h, x, L.in_norm, cfg_.rms_eps, cfg_.norm_plus_one);
+        project(q, h, L.q, l, "q_proj");
+        project(k, h, L.k, l, "k_proj");
+        project(v, h, L.v, l, "v_proj");
+        rope_(q, cfg_.n_heads, cfg_.head_dim, cos, sin);
+        rope_(k, cfg_.n_kv_heads, cfg_.head_dim, cos, sin);
+        std::memcpy(cache.k[(size_t)l].f32() + pos0 * kd, k.f32(), (size_t)(n * kd) * 4);
+        std::memcpy(cache.v[(size_t)l].f32() + pos0 * kd, v.f32(), (size_t)(n * kd) * 4);
+        AttentionParams ap;
+        ap.n_heads = cfg_.n_heads;
+        ap.n_kv_heads = cfg_.n_kv_heads;
+        ap.head_dim = cfg_.head_dim;
+        ap.scale = cfg_.attn_scale;
+        ap.causal = true;
+        ap.q_pos0 = pos0;
+        ap.window = cfg_.layer_sliding[(size_t)l] ? cfg_.sliding_window : 0;
+        ap.softcap = cfg_.attn_softcap;
+        Tensor keys = cache.k[(size_t)l].rows(0, pos0 + n), values = cache.v[(size_t)l].rows(0, pos0 + n);
+        attention(ctx, q, keys, values, ap);
+        project(o, ctx, L.o, l, "o_proj");
+        if (cfg_.sandwich_norms) rms_norm(o, o, L.post_attn_norm, cfg_.rms_eps, cfg_.norm_plus_one);
+        add_(x, o);
+        // MLP block.
+        rms_norm(h, x, cfg_.sandwich_norms ? L.pre_ff_norm : L.post_attn_norm, cfg_.rms_eps, cfg_.norm_plus_one);
+        project(g, h, L.gate, l, "gate_proj");
+        project(u, h, L.up, l, "up_proj");
+        if (cfg_.act == "silu") silu_(g);
+        else gelu_tanh_(g);
+        mul_(g, u);
+        project(dn, g, L.down, l, "down_proj");
+        if (cfg_.sandwich_norms) rms_norm(dn, dn, L.post_ff_norm, cfg_.rms_eps, cfg_.norm_plus_one);
+        add_(x, dn);
+        if (hidden_states) hidden_states->push_back(x.to(Device::CPU));
+    }
+    cache.length = pos0 + n;
+
+    Tensor last = all_logits ? x : x.rows(n - 1, n);
+    Tensor normed = Tensor::empty(last.shape);
+    rms_norm(normed, last, final_norm_, cfg_.rms_eps, cfg_.norm_plus_one);
+    Tensor logits = Tensor::empty({normed.dim(0), (int64_t)cfg_.vocab});
+    linear(logits, normed, lm_head_);
+    if (cfg_.final_softcap > 0) softcap_(logits, cfg_.final_softcap);
+    return all_logits ? logits : logits.reshape({(int64_t)cfg_.vocab});
+}
+
+}  // namespace t2l

@@ -1,0 +1,94 @@
+// decoder.h — the base LLM: LLaMA 3.x, Mistral and Gemma 2 through one code path driven by
+// the HF config, with LoRA on any projection an adapter names, a KV cache, prefill of a
+// whole prompt in one pass and token-by-token decode.
+//
+// Per layer (x is the residual stream, (n, hidden)):
+//   LLaMA/Mistral:  x += attn(rms(x));               x += mlp(rms(x))
+//   Gemma 2:        x += post_rms(attn(rms(x)));     x += post_rms(mlp(pre_rms(x)))
+//   attn: q, k, v projections -> RoPE on q, k -> grouped-query attention (causal; Gemma 2:
+//         sliding window on alternating layers, score soft-cap, 1/sqrt(query_pre_attn_scalar))
+//   mlp:  down(act(gate(x)) * up(x)), act = SiLU (LLaMA/Mistral) or tanh-GELU (Gemma)
+// Gemma also scales the embeddings by sqrt(hidden), stores RMSNorm weights as (w - 1), ties
+// lm_head to the embeddings and soft-caps the final logits.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "format/t2l_file.h"
+#include "lora/adapter.h"
+#include "models/weights.h"
+#include "ops/runtime_tensor.h"
+
+namespace t2l {
+
+struct DecoderConfig {
+    std::string model_type;  // "llama", "mistral", "gemma2"
+    int vocab = 0, hidden = 0, n_layers = 0, n_heads = 0, n_kv_heads = 0, head_dim = 0, intermediate = 0;
+    float rms_eps = 1e-5f;
+    bool norm_plus_one = false;     // Gemma: RMSNorm multiplies by (1 + w)
+    bool sandwich_norms = false;    // Gemma 2: post-attention and pre/post-feedforward norms
+    bool scale_embeddings = false;  // Gemma: x = embed * sqrt(hidden)
+    bool tie_embeddings = false;
+    std::string act = "silu";       // "silu" or "gelu_tanh"
+    float attn_scale = 0;           // 1/sqrt(head_dim), or 1/sqrt(query_pre_attn_scalar)
+    float attn_softcap = 0, final_softcap = 0;
+    int64_t sliding_window = 0;
+    std::vector<bool> layer_sliding;  // per layer: uses the sliding window
+    // RoPE
+    double rope_theta = 10000;
+    std::string rope_type = "default";  // default, linear, llama3
+    double rope_factor = 1, low_freq_factor = 1, high_freq_factor = 4, original_max_positions = 8192;
+    int64_t max_positions = 0;
+    // Tokens
+    std::vector<int32_t> eos_ids;
+    int32_t bos_id = -1;
+
+    static DecoderConfig from_json(const json::Value& cfg, const json::Value* generation, const std::string& source);
+};
+
+// The KV cache of one sequence: per layer K and V, (capacity, n_kv_heads * head_dim) f32.
+struct KVCache {
+    int64_t capacity = 0, length = 0;
+    std::vector<Tensor> k, v;
+};
+
+class Decoder {
+public:
+    explicit Decoder(const T2lFile& file);
+    const DecoderConfig& config() const { return cfg_; }
+
+    // Adapters: unmerged (y = W x + s B A x at every step) or merged (W' = W + s B A, f32 copies
+    // of the touched weights). Switching adapters never reloads the base weights.
+    void set_adapter(const LoraAdapter* adapter, bool merged, double scale_override = 0);
+
+    KVCache new_cache(int64_t capacity) const;
+    // Runs tokens through the model after what the cache already holds; returns the logits of
+    // the last token (vocab) or, when all_logits, of every token (n, vocab).
+    Tensor forward(const std::vector<int32_t>& tokens, KVCache& cache, bool all_logits = false,
+                   std::vector<Tensor>* hidden_states = nullptr) const;
+
+private:
+    struct Layer {
+        Tensor in_norm, post_attn_norm, pre_ff_norm, post_ff_norm;
+        Tensor q, k, v, o, gate, up, down;  // (out, in) weights
+    };
+    struct LoraRef {  // unmerged LoRA on one projection
+        Tensor A, B;
+        float scale = 0;
+    };
+    void project(Tensor& y, const Tensor& x, const Tensor& w, int layer, const char* module) const;
+    void rope_tables(int64_t pos0, int64_t n, Tensor* cos, Tensor* sin) const;
+
+    DecoderConfig cfg_;
+    WeightSource w_;
+    Tensor embed_, final_norm_, lm_head_;
+    std::vector<Layer> layers_;
+    std::vector<float> inv_freq_;
+    // Active adapter.
+    std::vector<std::vector<std::pair<std::string, LoraRef>>> lora_;      // per layer: module -> A, B
+    std::vector<std::vector<std::pair<std::string, Tensor>>> merged_;     // per layer: module -> W + sBA
+};
+
+}  // namespace t2l
