@@ -190,6 +190,12 @@ TEST_CASE("bad input: one error line naming the file, non-zero exit, no output f
         const char* message;
     };
     auto hf = [](const std::string& dir) { make_hf_folder(dir, false); };
+    // A T2L folder whose hypermod.pt is one of the io fixtures (most of them damaged on purpose).
+    auto t2l_folder = [](const std::string& dir, const std::string& pt) {
+        REQUIRE(std::system(("cp " + t2l_test::fixture("io/" + pt) + " " + dir + "/hypermod.pt").c_str()) == 0);
+        t2l_test::write_bytes(dir + "/args.yaml", "training_task: sft\n");
+        t2l_test::write_bytes(dir + "/adapter_config.json", R"({"r": 8, "lora_alpha": 16})");
+    };
     auto damage = [](const std::string& path, const std::function<void(std::string&)>& f) {
         std::string b = t2l_test::read_bytes(path);
         f(b);
@@ -244,6 +250,20 @@ TEST_CASE("bad input: one error line naming the file, non-zero exit, no output f
          "no model.safetensors"},
         {"not a checkpoint folder", [&](const std::string& d) { t2l_test::write_bytes(d + "/readme.txt", "hi"); },
          "not a checkpoint folder"},
+        {"pickle asking for os.system", [&](const std::string& d) { t2l_folder(d, "evil_global.pt"); },
+         "hypermod.pt: pickle asks for global 'os.system'"},
+        {"compressed zip entry", [&](const std::string& d) { t2l_folder(d, "compressed.zip"); },
+         "is compressed (method 8)"},
+        {"zip entry missing", [&](const std::string& d) { t2l_folder(d, "bad_missing_data.pt"); },
+         "has no entry 'archive/data/0'"},
+        {"storage smaller than its view", [&](const std::string& d) { t2l_folder(d, "bad_storage_small.pt"); },
+         "which has only 8"},
+        {"malformed args.yaml", [&](const std::string& d) {
+             t2l_folder(d, "state_dict.pt"); t2l_test::write_bytes(d + "/args.yaml", "a: [1, 2\n"); },
+         "args.yaml:1: a flow list"},
+        {"T2L folder without args.yaml", [&](const std::string& d) {
+             t2l_folder(d, "state_dict.pt"); std::remove((d + "/args.yaml").c_str()); },
+         "args.yaml: missing"},
         {"PEFT folder without weights", [&](const std::string& d) { t2l_test::write_bytes(d + "/adapter_config.json", "{}"); },
          "adapter_model.safetensors: missing"},
     };

@@ -87,6 +87,11 @@ Source load_source(const ConvertOptions& opts) {
         auto ckpt = std::make_shared<TorchCheckpoint>(join_path(src, "hypermod.pt"));
         s.tensors = ckpt->tensors();
         s.owners.push_back(ckpt);
+        // A hypernetwork saved from a multi-GPU run carries the wrapper's "module." prefix.
+        const bool wrapped = std::all_of(s.tensors.begin(), s.tensors.end(),
+                                         [](const TensorView& t) { return t.name.rfind("module.", 0) == 0; });
+        if (wrapped)
+            for (auto& t : s.tensors) t.name = t.name.substr(7);
         const std::string args_path = join_path(src, "args.yaml");
         if (!file_exists(args_path)) fail(args_path, ": missing (a T2L checkpoint folder holds hypermod.pt, args.yaml, adapter_config.json)");
         s.meta("t2l.args", MetaValue::of_json(json::dump(yaml::load_file(args_path))));
