@@ -80,8 +80,21 @@ asan:
 	  SANITIZE='-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined' \
 	  TEST_ARGS='$(TEST_ARGS)' test
 
+# The kernel benchmark: GEMV, GEMM and attention at Llama-3.1-8B shapes against the GPU's
+# ceilings (tools/bench_kernels.cu); BENCH_ARGS passes its options, e.g. --quick.
+ifeq ($(CUDA),1)
+bench-kernels: $(BUILD)/bench-kernels
+	./$(BUILD)/bench-kernels $(BENCH_ARGS)
+
+$(BUILD)/bench-kernels: $(BUILD)/tools/bench_kernels.cu.o $(LIB_OBJ)
+	$(CXX) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+else
+bench-kernels:
+	@echo "bench-kernels needs nvcc (this build has CUDA off)"; exit 1
+endif
+
 clean:
 	rm -rf build build-asan t2l t2l-convert
 
-.PHONY: all test asan clean
+.PHONY: all test asan clean bench-kernels
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,6 +1,7 @@
 // gpu_none.cpp — the GPU entry points of a build without CUDA (make CUDA=0).
 #include "common.h"
 #include "gpu.h"
+#include "ops_cuda.h"
 
 namespace t2l {
 
@@ -18,5 +19,38 @@ void gpu_memset_zero(void*, uint64_t) { fail("this build has no CUDA support"); 
 void gpu_copy(void*, bool, const void*, bool, uint64_t) { fail("this build has no CUDA support"); }
 
 void gpu_convert(int, void*, int, const void*, size_t) { fail("gpu_convert: this build has no CUDA support"); }
+
+// The op kernels of kernels/ops_cuda.h: ops.cpp only calls them for CUDA tensors, which a
+// build without CUDA cannot make, but each still says clearly why it cannot run.
+namespace cuda {
+namespace {
+[[noreturn]] void no_cuda(const char* op) { fail(op, ": this build has no CUDA support"); }
+}  // namespace
+void linear(float*, const float*, const void*, DType, const void*, DType, int64_t, int64_t, int64_t) { no_cuda("linear"); }
+void layer_norm(float*, const float*, const void*, DType, const void*, DType, int64_t, int64_t, float) { no_cuda("layer_norm"); }
+void rms_norm(float*, const float*, const void*, DType, int64_t, int64_t, float, bool) { no_cuda("rms_norm"); }
+void silu(float*, int64_t) { no_cuda("silu"); }
+void gelu_erf(float*, int64_t) { no_cuda("gelu"); }
+void gelu_tanh(float*, int64_t) { no_cuda("gelu_tanh"); }
+void add(float*, const float*, int64_t) { no_cuda("add"); }
+void mul(float*, const float*, int64_t) { no_cuda("mul"); }
+void scale(float*, float, int64_t) { no_cuda("scale"); }
+void softcap(float*, float, int64_t) { no_cuda("softcap"); }
+void embedding(float*, const void*, DType, const int32_t*, int64_t, int64_t) { no_cuda("embedding"); }
+void rope(float*, int64_t, int, int, const float*, const float*) { no_cuda("rope"); }
+void attention(float*, const float*, const void*, const void*, DType, int64_t, int64_t, const AttentionParams&,
+               AttentionPath) {
+    no_cuda("attention");
+}
+GemvConfig gemv_default_config(int64_t) { return GemvConfig{}; }
+void linear_gemv(float*, const float*, const void*, DType, const void*, DType, int64_t, int64_t, int64_t,
+                 const GemvConfig&) {
+    no_cuda("linear");
+}
+void linear_gemm(float*, const float*, const void*, DType, const void*, DType, int64_t, int64_t, int64_t) {
+    no_cuda("linear");
+}
+void synchronize() { no_cuda("synchronize"); }
+}  // namespace cuda
 
 }  // namespace t2l

@@ -11,8 +11,9 @@
 #include "format/t2l_file.h"
 #include "io/mapped_file.h"
 #include "lora/adapter.h"
+#include "lora/adapter_gguf.h"
 #include "models/encoder.h"
-#include "models/hypernet.h"
+#include "models/t2l_pipeline.h"
 
 namespace t2l {
 
@@ -21,7 +22,7 @@ constexpr const char* kDefaultT2l = "weights/t2l.t2l";
 
 const CommandSpec kSpec = {
     "describe",
-    "\"task description\" [--t2l T2L.t2l] [--encoder ENC.t2l] [-o OUT] [--format peft|t2l] [--batch FILE]",
+    "\"task description\" [--t2l T2L.t2l] [--encoder ENC.t2l] [-o OUT] [--format peft|t2l|gguf] [--batch FILE]",
     "Generate a LoRA adapter for a task described in words. The description is embedded by the\n"
     "text encoder (bundled in the T2L file, or --encoder), the hypernetwork produces A and B for\n"
     "every layer and target module in one pass, and the adapter is written as a PEFT folder\n"
@@ -31,7 +32,8 @@ const CommandSpec kSpec = {
         {"--t2l", nullptr, FlagType::String, kDefaultT2l, "T2L.t2l", "the converted T2L hypernetwork"},
         {"--encoder", nullptr, FlagType::String, nullptr, "ENC.t2l", "text encoder, when not bundled in the T2L file"},
         {"--out", "-o", FlagType::String, nullptr, "OUT", "output folder (peft) or file (t2l); default adapter/ or adapter.t2l"},
-        {"--format", nullptr, FlagType::String, "peft", "FORMAT", "peft or t2l"},
+        {"--format", nullptr, FlagType::String, "peft", "FORMAT", "peft, t2l or gguf (llama.cpp --lora)"},
+        {"--base", nullptr, FlagType::String, nullptr, "BASE.t2l", "gguf: the base model (architecture, head counts)"},
         {"--batch", nullptr, FlagType::String, nullptr, "FILE", "one description per line; one adapter each"},
         {"--ids", nullptr, FlagType::String, nullptr, "1,2,3", "use these encoder token ids for the description"},
         {"--quiet", "-q", FlagType::Bool, nullptr, nullptr, "print nothing on success"},
@@ -47,7 +49,11 @@ std::string embedding_json(const std::vector<float>& e) {
 }
 
 void write_adapter(const std::string& out, const std::string& format, const LoraAdapter& a, const std::string& desc,
-                   const std::vector<float>& emb, const std::string& source) {
+                   const std::vector<float>& emb, const std::string& source, const GgufBaseInfo& base) {
+    if (format == "gguf") {
+        write_gguf_adapter(out, a, base, {{"t2l.description", desc}, {"t2l.hypernetwork", source}});
+        return;
+    }
     if (format == "peft") {
         json::Value meta = json::Value::new_object();
         meta.set("format", json::Value::from_string("pt"));
@@ -84,10 +90,8 @@ int cmd_describe(int argc, char** argv) {
     Args args;
     if (!parse_args("t2l", kSpec, argc, argv, &args)) return 0;
     const std::string format = args.str("format");
-    if (format != "peft" && format != "t2l") {
-        if (format == "gguf") fail("t2l describe: --format gguf is not available in this build yet (peft or t2l)");
-        fail("t2l describe: --format must be peft or t2l, not '", format, "'");
-    }
+    if (format != "peft" && format != "t2l" && format != "gguf")
+        fail("t2l describe: --format must be peft, t2l or gguf, not '", format, "'");
     const bool quiet = args.flag("quiet");
     std::vector<std::string> descriptions;
     if (args.has("batch")) {
@@ -106,50 +110,47 @@ int cmd_describe(int argc, char** argv) {
 
     const std::string t2l_path = args.str("t2l");
     if (!args.has("t2l") && !quiet) std::fprintf(stderr, "t2l describe: using the default hypernetwork %s\n", kDefaultT2l);
-    T2lFile t2l_file(t2l_path);
-    Hypernet hypernet(t2l_file);
-    std::unique_ptr<T2lFile> enc_file;
-    if (args.has("encoder")) enc_file = std::make_unique<T2lFile>(args.str("encoder"));
-    const T2lFile& ef = enc_file ? *enc_file : t2l_file;
-    const std::string prefix = encoder_prefix(ef);
-    TextEncoder encoder(ef, prefix);
-    if (encoder.config().hidden != hypernet.config().emb_size)
-        fail(ef.path(), ": the encoder's hidden size ", encoder.config().hidden, " does not match the hypernetwork's task embedding size ",
-             hypernet.config().emb_size);
+    T2lPipeline pipeline(t2l_path, args.str("encoder"));
 
     // Embed every description, then run the hypernetwork once for all of them.
     std::vector<std::string> texts;
     std::vector<std::vector<float>> embs;
     Progress bar("embed", descriptions.size());
     for (size_t i = 0; i < descriptions.size(); i++) {
-        const std::string text = args.has("ids") && descriptions[i].empty() ? "" : add_full_stop(descriptions[i]);
-        const std::vector<int32_t> ids =
-            args.has("ids") ? parse_id_list(args.str("ids"), "--ids") : tokenize_for_encoder(ef, prefix, text);
+        const bool given_ids = args.has("ids");
+        const std::string text = given_ids && descriptions[i].empty() ? "" : add_full_stop(descriptions[i]);
+        const std::vector<int32_t> ids = given_ids ? parse_id_list(args.str("ids"), "--ids") : pipeline.tokenize(text);
         texts.push_back(text);
-        embs.push_back(encoder.task_embedding(ids));
+        embs.push_back(pipeline.embed(ids));
         bar.update(i + 1);
     }
     bar.finish();
-    std::vector<LoraAdapter> adapters = hypernet.generate(embs);
+    std::vector<LoraAdapter> adapters = pipeline.generate(embs);
+    const HypernetConfig& hc = pipeline.hypernet().config();
 
-    json::Value acfg = t2l_file.meta_json("t2l.adapter_config");
     const std::string source = base_name(t2l_path);
     std::string out = args.str("out");
-    if (out.empty()) out = format == "peft" ? "adapter" : "adapter.t2l";
+    if (out.empty()) out = format == "peft" ? "adapter" : format == "t2l" ? "adapter.t2l" : "adapter.gguf";
+    GgufBaseInfo base;
+    if (format == "gguf") {
+        if (args.has("base")) {
+            T2lFile bf(args.str("base"));
+            base = gguf_base_from_config(bf.meta_json("hf.config"), bf.path());
+        } else if (!gguf_base_from_name(hc.base_model, &base)) {
+            fail("t2l describe --format gguf: the base model '", hc.base_model, "' is not one of the released T2L bases; pass --base BASE.t2l");
+        }
+    }
     if (descriptions.size() == 1) {
-        adapters[0].config = acfg;
-        write_adapter(out, format, adapters[0], texts[0], embs[0], source);
+        write_adapter(out, format, adapters[0], texts[0], embs[0], source, base);
         if (!quiet)
             std::fprintf(stderr, "t2l describe: wrote %s (%s, %zu layers x %zu modules, rank %d, scale %.4g)\n", out.c_str(),
-                         format.c_str(), (size_t)hypernet.config().n_layers, hypernet.config().modules.size(),
-                         hypernet.config().r, adapters[0].scale());
+                         format.c_str(), (size_t)hc.n_layers, hc.modules.size(), hc.r, adapters[0].scale());
     } else {
-        if (!is_directory(out) && std::system(("mkdir -p '" + out + "'").c_str()) != 0) fail(out, ": cannot create folder");
+        make_dirs(out);
         for (size_t i = 0; i < adapters.size(); i++) {
-            adapters[i].config = acfg;
             char name[32];
-            std::snprintf(name, sizeof name, format == "peft" ? "%04zu" : "%04zu.t2l", i);
-            write_adapter(join_path(out, name), format, adapters[i], texts[i], embs[i], source);
+            std::snprintf(name, sizeof name, format == "peft" ? "%04zu" : format == "t2l" ? "%04zu.t2l" : "%04zu.gguf", i);
+            write_adapter(join_path(out, name), format, adapters[i], texts[i], embs[i], source, base);
         }
         if (!quiet) std::fprintf(stderr, "t2l describe: wrote %zu adapters into %s\n", adapters.size(), out.c_str());
     }

@@ -5,9 +5,11 @@
 namespace t2l {
 
 int cmd_inspect(int argc, char** argv);
+int cmd_tokenize(int argc, char** argv);
 int cmd_embed(int argc, char** argv);
 int cmd_describe(int argc, char** argv);
 int cmd_logits(int argc, char** argv);
+int cmd_run(int argc, char** argv);
 
 struct CommandEntry {
     const char* name;

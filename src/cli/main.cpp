@@ -13,9 +13,11 @@ namespace t2l {
 const CommandEntry* command_table(int* count) {
     static const CommandEntry table[] = {
         {"describe", "describe a task in words, get a LoRA adapter (PEFT folder or .t2l)", cmd_describe},
+        {"run", "generate text with a base model, with an adapter or a described task", cmd_run},
         {"embed", "print the task embedding of a description", cmd_embed},
         {"logits", "the base model's logits for token ids (tests, debugging)", cmd_logits},
         {"inspect", "list a .t2l file's metadata and tensors; --verify recomputes checksums", cmd_inspect},
+        {"tokenize", "token ids of a text under a model's tokenizer (--verbose: with token strings)", cmd_tokenize},
     };
     *count = (int)(sizeof table / sizeof table[0]);
     return table;

@@ -5,6 +5,8 @@
 #include <cstdlib>
 
 #include "common.h"
+#include "models/t2l_pipeline.h"
+#include "tokenizer/tokenizer.h"
 
 namespace t2l {
 
@@ -18,9 +20,10 @@ std::string encoder_prefix(const T2lFile& file) {
 }
 
 std::vector<int32_t> tokenize_for_encoder(const T2lFile& file, const std::string& prefix, const std::string& text) {
-    (void)text;
     if (!file.find_meta(prefix + "tokenizer.json")) fail(file.path(), ": the encoder has no tokenizer.json");
-    fail(file.path(), ": text tokenization is not available in this build yet; pass --ids");
+    EncodeOptions opt;
+    opt.max_length = kEncoderMaxTokens;
+    return Tokenizer::from_t2l(file, prefix).encode(text, opt);
 }
 
 std::vector<int32_t> parse_id_list(const std::string& s, const std::string& what) {

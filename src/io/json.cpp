@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <unordered_map>
 
 #include "common.h"
 
@@ -103,6 +104,9 @@ struct Parser {
         pos++;  // '{'
         skip_ws();
         if (pos < n && s[pos] == '}') { pos++; return v; }
+        // Duplicate keys: the last one wins, as in Python's json module. An index keeps this
+        // linear for the 100k-key vocabularies of tokenizer.json.
+        std::unordered_map<std::string, size_t> index;
         for (;;) {
             skip_ws();
             if (pos >= n || s[pos] != '"') error("expected a string key");
@@ -110,8 +114,14 @@ struct Parser {
             skip_ws();
             if (pos >= n || s[pos] != ':') error("expected ':'");
             pos++;
-            // Duplicate keys: the last one wins, as in Python's json module.
-            v.set(key, parse_value(depth + 1));
+            Value item = parse_value(depth + 1);
+            auto it = index.find(key);
+            if (it != index.end()) {
+                v.object[it->second].second = std::move(item);
+            } else {
+                index.emplace(key, v.object.size());
+                v.object.emplace_back(std::move(key), std::move(item));
+            }
             skip_ws();
             if (pos < n && s[pos] == ',') { pos++; continue; }
             if (pos < n && s[pos] == '}') { pos++; return v; }

@@ -84,4 +84,11 @@ std::string join_path(const std::string& dir, const std::string& name) {
     return dir + "/" + name;
 }
 
+void make_dirs(const std::string& dir) {
+    if (dir.empty() || is_directory(dir)) return;
+    const size_t slash = dir.find_last_of('/', dir.size() > 1 ? dir.size() - 2 : 0);
+    if (slash != std::string::npos && slash > 0) make_dirs(dir.substr(0, slash));
+    if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) fail(dir, ": cannot create folder: ", std::strerror(errno));
+}
+
 }  // namespace t2l

@@ -51,14 +51,10 @@ json::Value sorted_keys(const json::Value& v) {
     return out;
 }
 
-void make_dir(const std::string& dir) {
-    if (is_directory(dir)) return;
-    if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) fail(dir, ": cannot create folder: ", std::strerror(errno));
-}
 }  // namespace
 
 void write_peft_adapter(const std::string& dir, const LoraAdapter& a, const json::Value& metadata) {
-    make_dir(dir);
+    make_dirs(dir);
     std::vector<TensorView> views;
     for (const auto& m : a.modules) {
         for (char which : {'A', 'B'}) {

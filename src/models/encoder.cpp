@@ -7,6 +7,7 @@
 
 #include "common.h"
 #include "ops/ops.h"
+#include "tokenizer/unicode.h"
 
 namespace t2l {
 
@@ -247,10 +248,11 @@ std::string add_full_stop(const std::string& description) {
     while (strip_one(true)) {}
     while (strip_one(false)) {}
     if (s.empty()) fail("the task description is empty");
-    // str.isalpha() on the last character. ASCII only for now: a description ending in a
-    // non-ASCII letter gets no full stop here (the Unicode tables live with the tokenizer).
-    const unsigned char last = (unsigned char)s.back();
-    if (std::isalpha(last)) s += ".";
+    // str.isalpha() on the last character (Unicode letters).
+    size_t start = s.size() - 1;
+    while (start > 0 && ((unsigned char)s[start] & 0xc0) == 0x80) start--;
+    size_t len = 0;
+    if (unicode::is_letter(unicode::decode_utf8(s, start, &len))) s += ".";
     return s;
 }
 

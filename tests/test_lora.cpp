@@ -1,0 +1,184 @@
+// test_lora.cpp — adapter files: PEFT round trip, refusals, GGUF adapters for llama.cpp,
+// and the sampler.
+#include <cmath>
+#include <cstring>
+#include <random>
+
+#include "common.h"
+#include "io/gguf.h"
+#include "io/safetensors.h"
+#include "lora/adapter.h"
+#include "lora/adapter_gguf.h"
+#include "models/sampler.h"
+#include "test_util.h"
+
+using namespace t2l;
+using t2l_test::ScratchDir;
+
+namespace {
+LoraAdapter make_adapter(int layers, int64_t in, int64_t q_out, int64_t v_out) {
+    LoraAdapter a;
+    a.r = 4;
+    a.alpha = 16;
+    a.use_rslora = true;
+    a.target_modules = {"q_proj", "v_proj"};
+    a.config = json::parse(R"({"r": 4, "lora_alpha": 16, "use_rslora": true, "target_modules": ["q_proj", "v_proj"],
+                              "peft_type": "LORA", "base_model_name_or_path": "tiny"})", "cfg");
+    std::mt19937 rng(3);
+    std::normal_distribution<float> nd;
+    for (const char* m : {"q_proj", "v_proj"})
+        for (int l = 0; l < layers; l++) {
+            LoraModule lm;
+            lm.layer = l;
+            lm.module = m;
+            const int64_t out = std::string(m) == "q_proj" ? q_out : v_out;
+            lm.A = Tensor::empty({4, in});
+            lm.B = Tensor::empty({out, 4});
+            for (int64_t i = 0; i < lm.A.numel(); i++) lm.A.f32()[i] = nd(rng);
+            for (int64_t i = 0; i < lm.B.numel(); i++) lm.B.f32()[i] = nd(rng);
+            a.modules.push_back(lm);
+        }
+    return a;
+}
+}  // namespace
+
+TEST_CASE("PEFT adapters: written names, config and a lossless round trip", "[lora]") {
+    ScratchDir dir;
+    LoraAdapter a = make_adapter(2, 16, 16, 8);
+    CHECK(std::fabs(a.scale() - 16.0 / 2.0) < 1e-12);  // rsLoRA: alpha / sqrt(r)
+    write_peft_adapter(dir.path, a, json::Value::new_object());
+    SafetensorsFile st(dir.file("adapter_model.safetensors"));
+    REQUIRE(st.find("base_model.model.model.layers.1.self_attn.v_proj.lora_B.weight"));
+    CHECK(st.find("base_model.model.model.layers.1.self_attn.v_proj.lora_B.weight")->shape == std::vector<int64_t>{8, 4});
+    CHECK(st.find("base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight")->dtype == DType::F32);
+    const std::string cfg = t2l_test::read_bytes(dir.file("adapter_config.json"));
+    CHECK(cfg.find("\"base_model_name_or_path\"") < cfg.find("\"lora_alpha\""));  // keys sorted, as peft writes them
+    LoraAdapter b = load_adapter(dir.path);
+    CHECK(b.r == 4);
+    CHECK(b.use_rslora);
+    REQUIRE(b.modules.size() == 4);
+    for (const auto& m : a.modules) {
+        const LoraModule* mb = b.find(m.layer, m.module);
+        REQUIRE(mb);
+        CHECK(std::memcmp(mb->A.data, m.A.data, m.A.nbytes()) == 0);
+        CHECK(std::memcmp(mb->B.data, m.B.data, m.B.nbytes()) == 0);
+    }
+    CHECK(peft_key(3, "down_proj", 'B') == "base_model.model.model.layers.3.mlp.down_proj.lora_B.weight");
+}
+
+TEST_CASE("adapters with foreign or unpaired tensors are refused", "[lora]") {
+    ScratchDir dir;
+    t2l_test::write_bytes(dir.file("adapter_config.json"), R"({"r": 4, "lora_alpha": 8})");
+    std::vector<float> v(16, 1.0f);
+    TensorView t;
+    t.dtype = DType::F32;
+    t.shape = {4, 4};
+    t.data = (const uint8_t*)v.data();
+    t.nbytes = 64;
+    t.name = "base_model.model.layers.0.self_attn.q_proj.lora_A.weight";  // one "model." short: PEFT would load zeros
+    write_safetensors(dir.file("adapter_model.safetensors"), {t});
+    CHECK_THROWS_WITH(load_adapter(dir.path), Catch::Contains("is not a PEFT LoRA weight"));
+    t.name = "base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight";
+    write_safetensors(dir.file("adapter_model.safetensors"), {t});
+    CHECK_THROWS_WITH(load_adapter(dir.path), Catch::Contains("has only one of lora_A / lora_B"));
+}
+
+TEST_CASE("GGUF adapters carry llama.cpp's metadata, alpha = scale * r, and permuted q rows", "[lora][gguf]") {
+    ScratchDir dir;
+    const int n_head = 2;
+    LoraAdapter a = make_adapter(2, 16, 16, 8);
+    GgufBaseInfo base{"llama", n_head, 1, true};
+    write_gguf_adapter(dir.file("a.gguf"), a, base);
+    GgufFile g(dir.file("a.gguf"));
+    CHECK(g.find("general.type")->s == "adapter");
+    CHECK(g.find("adapter.type")->s == "lora");
+    CHECK(g.find("general.architecture")->s == "llama");
+    CHECK(std::fabs(g.find("adapter.lora.alpha")->f - 16.0 / std::sqrt(4.0) * 4) < 1e-5);  // 32, so alpha/r = 8 = scale
+    const GgufTensorInfo* qa = g.find_tensor("blk.1.attn_q.weight.lora_a");
+    const GgufTensorInfo* qb = g.find_tensor("blk.1.attn_q.weight.lora_b");
+    const GgufTensorInfo* vb = g.find_tensor("blk.0.attn_v.weight.lora_b");
+    REQUIRE(qa);
+    REQUIRE(qb);
+    REQUIRE(vb);
+    CHECK(qa->ne == std::vector<uint64_t>{16, 4});  // ne lists the fastest dimension first
+    CHECK(qb->ne == std::vector<uint64_t>{4, 16});
+    const LoraModule* m = a.find(1, "q_proj");
+    CHECK(std::memcmp(qa->data, m->A.data, m->A.nbytes()) == 0);
+    // Within each head of dim 8, new row 2j + t holds old row t * 4 + j.
+    const float* got = (const float*)qb->data;
+    int mismatches = 0;
+    for (int h = 0; h < n_head; h++)
+        for (int j = 0; j < 4; j++)
+            for (int t = 0; t < 2; t++)
+                for (int k = 0; k < 4; k++)
+                    if (got[(h * 8 + 2 * j + t) * 4 + k] != m->B.f32()[(h * 8 + t * 4 + j) * 4 + k]) mismatches++;
+    CHECK(mismatches == 0);
+    CHECK(std::memcmp(vb->data, a.find(0, "v_proj")->B.data, 8 * 4 * 4) == 0);  // v is not permuted
+    // Gemma: no permutation.
+    write_gguf_adapter(dir.file("g.gguf"), a, GgufBaseInfo{"gemma2", 2, 1, false});
+    GgufFile gg(dir.file("g.gguf"));
+    CHECK(std::memcmp(gg.find_tensor("blk.1.attn_q.weight.lora_b")->data, m->B.data, m->B.nbytes()) == 0);
+}
+
+TEST_CASE("damaged GGUF files are refused", "[gguf]") {
+    ScratchDir dir;
+    write_gguf_adapter(dir.file("a.gguf"), make_adapter(1, 8, 8, 8), GgufBaseInfo{"llama", 2, 2, true});
+    const std::string good = t2l_test::read_bytes(dir.file("a.gguf"));
+    auto expect = [&](std::string bytes, const char* msg) {
+        t2l_test::write_bytes(dir.file("b.gguf"), bytes);
+        CHECK_THROWS_WITH(GgufFile(dir.file("b.gguf")), Catch::Contains(msg));
+    };
+    expect("GGUX" + good.substr(4), "bad magic");
+    expect(good.substr(0, 200), "runs past the end of the file");
+    std::string b = good;
+    uint64_t huge = 1ull << 60;
+    std::memcpy(&b[8], &huge, 8);
+    expect(b, "tensor count");
+    b = good;
+    std::memcpy(&b[16], &huge, 8);
+    expect(b, "key count");
+    expect(good.substr(0, good.size() - 8), "past the end of the file");
+}
+
+TEST_CASE("sampling: greedy, seeded, top-k, top-p and repetition penalty", "[sampler]") {
+    std::vector<float> logits = {0.1f, 2.0f, 1.9f, -1.0f, 0.5f};
+    Sampler greedy(SamplerParams{});
+    std::vector<float> l = logits;
+    CHECK(greedy.sample(l.data(), 5, {}) == 1);
+    SamplerParams p;
+    p.repetition_penalty = 2.0f;
+    Sampler pen(p);
+    l = logits;
+    CHECK(pen.sample(l.data(), 5, {1}) == 2);  // 2.0 / 2 = 1.0 < 1.9
+    CHECK(l[1] == 1.0f);
+    p = SamplerParams{};
+    p.temperature = 1.0f;
+    p.top_k = 1;
+    Sampler k1(p);
+    for (int i = 0; i < 20; i++) { l = logits; CHECK(k1.sample(l.data(), 5, {}) == 1); }
+    p.top_k = 0;
+    p.top_p = 0.3f;  // the top token alone holds more than 30%
+    Sampler tp(p);
+    for (int i = 0; i < 20; i++) { l = logits; CHECK(tp.sample(l.data(), 5, {}) == 1); }
+    // Same seed, same choices; different seed, different sequence; frequencies follow softmax.
+    p = SamplerParams{};
+    p.temperature = 1.0f;
+    p.seed = 42;
+    Sampler s1(p), s2(p);
+    std::vector<int> counts(5, 0);
+    bool same = true;
+    for (int i = 0; i < 20000; i++) {
+        std::vector<float> a = logits, b = logits;
+        const int x = s1.sample(a.data(), 5, {}), y = s2.sample(b.data(), 5, {});
+        same = same && x == y;
+        counts[(size_t)x]++;
+    }
+    CHECK(same);
+    double z = 0;
+    for (float v : logits) z += std::exp(v);
+    for (int i = 0; i < 5; i++) {
+        const double expect = std::exp(logits[(size_t)i]) / z;
+        INFO("token " << i << " frequency " << counts[(size_t)i] / 20000.0 << " expected " << expect);
+        CHECK(std::fabs(counts[(size_t)i] / 20000.0 - expect) < 0.015);
+    }
+}

@@ -1,0 +1,224 @@
+// test_models.cpp — the engine against the PyTorch oracle (tests/fixtures, made by
+// tools/reference/make_fixtures.py): the gte encoder, the three decoder families with and
+// without LoRA (unmerged and merged), greedy continuations, and every T2L variant's adapter.
+// Each check prints the error it measured.
+#include <cmath>
+#include <cstring>
+#include <map>
+#include <memory>
+
+#include "common.h"
+#include "convert/convert.h"
+#include "format/t2l_file.h"
+#include "io/json.h"
+#include "io/mapped_file.h"
+#include "io/safetensors.h"
+#include "lora/adapter.h"
+#include "models/decoder.h"
+#include "models/encoder.h"
+#include "models/sampler.h"
+#include "models/t2l_pipeline.h"
+#include "test_util.h"
+
+using namespace t2l;
+using t2l_test::ScratchDir;
+
+namespace {
+// Converted fixtures, made once per test run (conversion is exercised in test_convert.cpp).
+const std::string& converted(const std::string& src, const std::string& encoder = "") {
+    static ScratchDir dir;
+    static std::map<std::string, std::string> done;
+    const std::string key = src + "|" + encoder;
+    auto it = done.find(key);
+    if (it != done.end()) return it->second;
+    std::string name = src + (encoder.empty() ? "" : "+enc");
+    for (char& c : name)
+        if (c == '/') c = '_';
+    ConvertOptions o;
+    o.src = t2l_test::fixture(src);
+    o.encoder_dir = encoder.empty() ? "" : t2l_test::fixture(encoder);
+    o.out = dir.file(name + ".t2l");
+    o.quiet = true;
+    convert_checkpoint(o);
+    return done[key] = o.out;
+}
+
+std::vector<int32_t> ids_of(const TensorView* t) {
+    REQUIRE(t);
+    REQUIRE(t->dtype == DType::I32);
+    std::vector<int32_t> v((size_t)t->numel());
+    std::memcpy(v.data(), t->data, t->nbytes);
+    return v;
+}
+
+std::vector<float> floats_of(const TensorView* t) {
+    REQUIRE(t);
+    return Tensor::borrow(*t).to_floats();
+}
+
+double max_abs_diff(const float* a, const float* b, size_t n) {
+    double m = 0;
+    for (size_t i = 0; i < n; i++) m = std::max(m, (double)std::fabs(a[i] - b[i]));
+    return m;
+}
+
+// Compare logits rows at the given positions: returns the max abs error.
+double logits_error(const Tensor& all, const SafetensorsFile& exp, const std::string& prefix, int64_t V) {
+    const std::vector<int32_t> pos = ids_of(exp.find(prefix + ".logits_positions"));
+    const std::vector<float> want = floats_of(exp.find(prefix + ".logits"));
+    REQUIRE(want.size() == pos.size() * (size_t)V);
+    double err = 0;
+    for (size_t i = 0; i < pos.size(); i++)
+        err = std::max(err, max_abs_diff(all.f32() + pos[i] * V, want.data() + i * V, (size_t)V));
+    return err;
+}
+
+// Greedy continuation with the KV cache: prefill, then one token at a time.
+std::vector<int32_t> greedy(const Decoder& model, const std::vector<int32_t>& prompt, int n) {
+    KVCache cache = model.new_cache((int64_t)prompt.size() + n);
+    Tensor logits = model.forward(prompt, cache);
+    std::vector<int32_t> out;
+    for (int i = 0; i < n; i++) {
+        const int32_t next = argmax(logits.f32(), model.config().vocab);
+        out.push_back(next);
+        if (i + 1 < n) logits = model.forward({next}, cache);
+    }
+    return out;
+}
+
+constexpr double kLogitTol = 1e-3;  // the bound; measured errors are printed and are far smaller
+}  // namespace
+
+TEST_CASE("gte encoder: CLS, task embedding and hidden states match PyTorch", "[models][encoder]") {
+    T2lFile f(converted("gte_encoder"));
+    TextEncoder enc(f, "");
+    SafetensorsFile exp(t2l_test::fixture("gte_encoder/expected.safetensors"));
+    for (const char* c : {"desc0", "desc1", "desc2", "cjk", "long", "truncated"}) {
+        const std::string cs = c;
+        const std::vector<int32_t> ids = ids_of(exp.find(cs + ".input_ids"));
+        std::vector<Tensor> layers;
+        Tensor h = enc.forward(ids, cs == "desc0" ? &layers : nullptr);
+        const std::vector<float> cls = floats_of(exp.find(cs + ".cls"));
+        const double cls_err = max_abs_diff(h.f32(), cls.data(), cls.size());
+        const std::vector<float> emb = enc.task_embedding(ids);
+        const std::vector<float> want = floats_of(exp.find(cs + ".task_emb"));
+        const double emb_err = max_abs_diff(emb.data(), want.data(), want.size());
+        std::printf("encoder %-9s %5zu tokens: CLS max abs error %.2e, task embedding %.2e\n", c, ids.size(), cls_err, emb_err);
+        CHECK(cls_err < 1e-4);
+        CHECK(emb_err < 1e-4);
+        if (cs == "desc0") {
+            const std::vector<float> hs = floats_of(exp.find("desc0.hidden_states"));
+            const size_t per = ids.size() * 64;
+            REQUIRE(layers.size() * per == hs.size());
+            for (size_t l = 0; l < layers.size(); l++) {
+                const double e = max_abs_diff(layers[l].f32(), hs.data() + l * per, per);
+                std::printf("encoder desc0 hidden state %zu: max abs error %.2e\n", l, e);
+                CHECK(e < 1e-4);
+            }
+        }
+    }
+}
+
+TEST_CASE("decoders: logits, hidden states and greedy continuations match transformers", "[models][decoder]") {
+    for (const char* fam : {"llama", "mistral", "gemma"}) {
+        const std::string family = fam;
+        T2lFile f(converted(family + "/base"));
+        Decoder model(f);
+        SafetensorsFile exp(t2l_test::fixture(family + "/expected.safetensors"));
+        const int64_t V = model.config().vocab;
+        for (const char* c : {"chat", "plain", "long"}) {
+            const std::string cs = c;
+            if (!exp.find(cs + ".input_ids")) continue;
+            const std::vector<int32_t> ids = ids_of(exp.find(cs + ".input_ids"));
+            KVCache cache = model.new_cache((int64_t)ids.size());
+            std::vector<Tensor> hidden;
+            Tensor logits = model.forward(ids, cache, true, cs == "chat" ? &hidden : nullptr);
+            const double err = logits_error(logits, exp, cs, V);
+            const std::vector<int32_t> want = ids_of(exp.find(cs + ".greedy_ids"));
+            const std::vector<int32_t> got = greedy(model, ids, (int)want.size());
+            std::printf("%-7s %-5s %4zu tokens: max abs logit error %.2e, greedy %s\n", fam, c, ids.size(), err,
+                        got == want ? "identical (16 tokens)" : "DIFFERS");
+            CHECK(err < kLogitTol);
+            CHECK(got == want);
+            if (cs == "chat") {
+                // hidden: embed, layer0..n-1 (our last entry is before the final norm).
+                const size_t per = ids.size() * (size_t)model.config().hidden;
+                double worst = 0;
+                for (size_t l = 0; l + 1 < hidden.size() + 1 && l < hidden.size(); l++) {
+                    const std::string name = l == 0 ? "chat.hidden.embed" : cat("chat.hidden.layer", l - 1);
+                    const std::vector<float> w = floats_of(exp.find(name));
+                    REQUIRE(w.size() == per);
+                    const double e = max_abs_diff(hidden[l].f32(), w.data(), per);
+                    // Relative to the magnitude: Gemma's residual stream grows large.
+                    double mag = 0;
+                    for (float v : w) mag = std::max(mag, (double)std::fabs(v));
+                    worst = std::max(worst, e / std::max(1.0, mag));
+                }
+                std::printf("%-7s hidden states: max error relative to magnitude %.2e\n", fam, worst);
+                CHECK(worst < 5e-5);
+            }
+        }
+    }
+}
+
+TEST_CASE("T2L: every variant's adapter, and the base model with it, match the reference", "[models][t2l]") {
+    struct Ckpt { const char* family; const char* name; };
+    const Ckpt ckpts[] = {{"llama", "t2l_L"}, {"llama", "t2l_M"}, {"llama", "t2l_S"}, {"llama", "t2l_S_learnpos"},
+                          {"llama", "t2l_autoreg"}, {"llama", "t2l_autoreg_learnpos"}, {"llama", "t2l_recon"},
+                          {"llama", "t2l_recon_z"}, {"mistral", "t2l_L"}, {"gemma", "t2l_L"}};
+    for (const Ckpt& c : ckpts) {
+        const std::string dir = std::string(c.family) + "/" + c.name;
+        T2lPipeline pipe(converted(dir, "gte_encoder"), "");
+        T2lFile base_file(converted(std::string(c.family) + "/base"));
+        Decoder model(base_file);
+        SafetensorsFile exp(t2l_test::fixture(dir + "/expected.safetensors"));
+        const json::Value info = json::parse(read_file(t2l_test::fixture(dir + "/expected.json")), dir);
+        const std::vector<int32_t> prompt = ids_of(exp.find("chat.input_ids"));
+        const int64_t V = model.config().vocab;
+        for (const char* d : {"desc0", "desc1", "desc2"}) {
+            const std::string ds = d;
+            const json::Value& di = info.at("descriptions").at(ds);
+            // Preprocessing and tokenization as the reference.
+            CHECK(add_full_stop(di.at("description").as_string()) == di.at("formatted").as_string());
+            const std::vector<int32_t> enc_ids = ids_of(exp.find(ds + ".encoder_input_ids"));
+            CHECK(pipe.tokenize(di.at("formatted").as_string()) == enc_ids);
+            const std::vector<float> emb = pipe.embed(enc_ids);
+            const std::vector<float> want_emb = floats_of(exp.find(ds + ".task_emb"));
+            const double emb_err = max_abs_diff(emb.data(), want_emb.data(), emb.size());
+            LoraAdapter a = pipe.generate({emb})[0];
+            // The adapter, tensor by tensor, against the reference's adapter_model.safetensors.
+            SafetensorsFile gen(t2l_test::fixture(dir + "/generated/" + ds + "/adapter_model.safetensors"));
+            REQUIRE(gen.tensors().size() == a.modules.size() * 2);
+            double lora_err = 0, lora_mag = 0;
+            for (const auto& m : a.modules)
+                for (char which : {'A', 'B'}) {
+                    const TensorView* t = gen.find(peft_key(m.layer, m.module, which));
+                    REQUIRE(t);
+                    const Tensor& mine = which == 'A' ? m.A : m.B;
+                    REQUIRE(t->shape == mine.shape);
+                    const std::vector<float> w = floats_of(t);
+                    lora_err = std::max(lora_err, max_abs_diff(mine.f32(), w.data(), w.size()));
+                    for (float v : w) lora_mag = std::max(lora_mag, (double)std::fabs(v));
+                }
+            // The base model with the adapter, unmerged then merged.
+            model.set_adapter(&a, false);
+            KVCache cache = model.new_cache((int64_t)prompt.size());
+            Tensor logits = model.forward(prompt, cache, true);
+            const double logit_err = logits_error(logits, exp, ds + ".chat", V);
+            const std::vector<int32_t> want = ids_of(exp.find(ds + ".chat.greedy_ids"));
+            const std::vector<int32_t> got = greedy(model, prompt, (int)want.size());
+            model.set_adapter(&a, true);
+            KVCache cache2 = model.new_cache((int64_t)prompt.size());
+            Tensor merged = model.forward(prompt, cache2, true);
+            const double merge_diff = max_abs_diff(merged.f32(), logits.f32(), (size_t)logits.numel());
+            model.set_adapter(nullptr, false);
+            std::printf("%-7s %-20s %s: task emb %.1e, LoRA max abs error %.1e (|max| %.2f), logits %.1e, merged vs unmerged %.1e, greedy %s\n",
+                        c.family, c.name, d, emb_err, lora_err, lora_mag, logit_err, merge_diff, got == want ? "identical" : "DIFFERS");
+            CHECK(emb_err < 1e-4);
+            CHECK(lora_err < 1e-5 * std::max(1.0, lora_mag));
+            CHECK(logit_err < kLogitTol);
+            CHECK(merge_diff < kLogitTol);
+            CHECK(got == want);
+        }
+    }
+}
