@@ -1,0 +1,652 @@
+// attention.cu — scaled dot-product attention with causal/sliding-window masks, score soft-capping
+// and grouped-query heads, for prefill (many queries) and decode (one query, long KV cache).
+//
+// CPU twin: cpu::attention in src/ops/ops_cpu.cpp. For query row i (at position pos = q_pos0 + i)
+// and head h reading key/value head h / (h_q / h_kv):
+//   visible keys j: first <= j <= last, first = window > 0 ? pos - window + 1 : 0,
+//                   last = causal ? min(pos, t - 1) : t - 1
+//   s_j = (q · k_j) · scale;  s_j = softcap · tanh(s_j / softcap) when softcap > 0
+//   out = Σ_j softmax(s)_j v_j;  a query that sees no key gets zeros.
+// Shapes: q, out (n, h·d) f32; k, v (t, hk·d) f32 or bf16 (widened to f32 on load, so bf16 KV
+// changes only the bytes read). All arithmetic is f32 with an online softmax (running max m and
+// sum l, rescaled when the max grows): the same function as the CPU's two-pass softmax, rounded
+// differently (~1e-6 relative).
+//
+// Kernels (AttentionPath picks; Auto: decode for n <= 4, else prefill):
+//   prefill  attn_prefill_kernel<D, BK, KV>: one block of 256 threads per (64-query tile, head).
+//            Q tile in shared memory; K then V tiles (BK keys) stream through one shared buffer;
+//            a 16x16 thread grid holds a 4 x (BK/16) block of scores and a 4 x D/16 block of the
+//            output in registers; probabilities go through shared memory for P·V. Rows are padded
+//            by 4 floats so the 16-byte shared loads are conflict-free. Key tiles outside the
+//            causal/window range of the whole query tile are skipped; tiles are issued longest-
+//            first (the last query tiles see the most keys under a causal mask). d = 64/128/256.
+//   decode   attn_decode_kernel<D, G, KV> + attn_combine_kernel (split-K, "flash decoding"): the
+//            visible keys are cut into chunks, one block of 4 warps per (chunk, G query heads that
+//            share a KV head, query row), so the KV cache streams through all SMs once; each lane
+//            owns D/32 dims, a warp scores KB keys per step with the loads of all KB keys in flight,
+//            reduces the KB dot products with a 9-shuffle butterfly (not 5 per key), and keeps
+//            (m, l, o) per head; a second kernel merges the chunks' partial (m, l, o).
+//            d = 32/64/128/256.
+//   generic  attn_generic_kernel<KV>: one warp per (query, head), key by key. Any d <= 256 and any
+//            alignment; the fallback for shapes the two fast kernels do not take.
+// Versions that earned their place: (1) these three, SIMT f32 (tensor-core bf16 is the next step:
+// this prefill kernel is FMA-bound, see tools/bench_kernels.cu).
+#include <algorithm>
+#include <type_traits>
+
+#include "ops_common.cuh"
+#include "ops_cuda.h"
+
+namespace t2l::cuda {
+
+namespace {
+
+struct AttnArgs {
+    int n_heads, group;          // query heads; query heads per KV head
+    int head_dim;
+    int64_t n, t, q_pos0, window;
+    int64_t qw, kw;              // row strides of q/out and k/v, in elements
+    bool causal;
+    float scale, softcap;
+};
+
+// The keys query row i may see (may be empty: first > last).
+__device__ __forceinline__ void visible(const AttnArgs& a, int64_t i, int64_t* first, int64_t* last) {
+    const int64_t pos = a.q_pos0 + i;
+    *first = a.window > 0 ? max((int64_t)0, pos - a.window + 1) : 0;
+    *last = a.causal ? min(pos, a.t - 1) : a.t - 1;
+}
+
+__device__ __forceinline__ float cap_score(float s, const AttnArgs& a) {
+    s *= a.scale;
+    if (a.softcap > 0.0f) s = a.softcap * tanhf(s / a.softcap);
+    return s;
+}
+
+// E consecutive elements of type T (E·sizeof(T) bytes, aligned to that size or 16) as floats.
+template <typename T, int E>
+__device__ __forceinline__ void load_vec(const T* p, float* f) {
+    constexpr int bytes = E * (int)sizeof(T);
+    if constexpr (bytes >= 16) {
+#pragma unroll
+        for (int c = 0; c < bytes / 16; c++) {
+            const uint4 u = *reinterpret_cast<const uint4*>(reinterpret_cast<const char*>(p) + 16 * c);
+            Pack16<T>::unpack(u, f + c * Pack16<T>::n);
+        }
+    } else if constexpr (std::is_same<T, float>::value) {
+        if constexpr (E == 2) {
+            const float2 u = *reinterpret_cast<const float2*>(p);
+            f[0] = u.x;
+            f[1] = u.y;
+        } else {
+            f[0] = p[0];
+        }
+    } else {  // bf16 / f16, 2..8 bytes
+        if constexpr (E == 4) {
+            const uint2 u = *reinterpret_cast<const uint2*>(p);
+            const uint4 w = make_uint4(u.x, u.y, 0, 0);
+            float tmp[8];
+            Pack16<T>::unpack(w, tmp);
+#pragma unroll
+            for (int e = 0; e < 4; e++) f[e] = tmp[e];
+        } else if constexpr (E == 2) {
+            const uint32_t u = *reinterpret_cast<const uint32_t*>(p);
+            float tmp[8];
+            Pack16<T>::unpack(make_uint4(u, 0, 0, 0), tmp);
+            f[0] = tmp[0];
+            f[1] = tmp[1];
+        } else {
+            f[0] = to_float(p[0]);
+        }
+    }
+}
+
+// ---- prefill ---------------------------------------------------------------------------------
+
+constexpr int kPrefillBQ = 64;
+constexpr int kPrefillThreads = 256;
+
+template <int D, int BK>
+constexpr size_t prefill_smem_bytes() {
+    return sizeof(float) * ((size_t)kPrefillBQ * (D + 4) + (size_t)BK * (D + 4) + (size_t)kPrefillBQ * (BK + 4));
+}
+
+// rows [kt, kt + BK) of k or v, head kvh, widened to f32 into dst [BK][D + 4]; zeros past t.
+template <int D, int BK, typename KV>
+__device__ __forceinline__ void load_kv_tile(float* dst, const KV* src, int64_t kt, int kvh, const AttnArgs& a) {
+    constexpr int VE = 16 / (int)sizeof(KV);  // elements per 16-byte load
+    constexpr int LD = D + 4;
+    for (int idx = threadIdx.x; idx < BK * D / VE; idx += kPrefillThreads) {
+        const int r = idx / (D / VE), c = (idx % (D / VE)) * VE;
+        float f[VE];
+        if (kt + r < a.t) {
+            load_vec<KV, VE>(src + (kt + r) * a.kw + (int64_t)kvh * D + c, f);
+        } else {
+#pragma unroll
+            for (int e = 0; e < VE; e++) f[e] = 0.0f;
+        }
+#pragma unroll
+        for (int e = 0; e < VE; e += 4)
+            *reinterpret_cast<float4*>(dst + r * LD + c + e) = make_float4(f[e], f[e + 1], f[e + 2], f[e + 3]);
+    }
+}
+
+template <int D, int BK, typename KV>
+__global__ void __launch_bounds__(kPrefillThreads, D >= 256 ? 1 : 2)
+    attn_prefill_kernel(float* __restrict__ out, const float* __restrict__ q, const KV* __restrict__ k,
+                        const KV* __restrict__ v, AttnArgs a) {
+    constexpr int BQ = kPrefillBQ, RQ = BQ / 16, KPT = BK / 16, CG = D / 64, LD = D + 4, LDP = BK + 4;
+    extern __shared__ float4 smem4[];
+    float* Qs = reinterpret_cast<float*>(smem4);  // [BQ][LD]
+    float* KVs = Qs + BQ * LD;                      // [BK][LD]: K tile, then V tile
+    float* Ps = KVs + BK * LD;                      // [BQ][LDP]
+    const int tid = threadIdx.x, tx = tid & 15, ty = tid >> 4;
+    const int64_t q0 = (int64_t)(gridDim.x - 1 - blockIdx.x) * BQ;  // longest tiles first
+    const int h = blockIdx.y, kvh = h / a.group;
+
+    for (int idx = tid; idx < BQ * D / 4; idx += kPrefillThreads) {
+        const int r = idx / (D / 4), c = (idx % (D / 4)) * 4;
+        float4 val = make_float4(0.f, 0.f, 0.f, 0.f);
+        if (q0 + r < a.n) val = *reinterpret_cast<const float4*>(q + (q0 + r) * a.qw + (int64_t)h * D + c);
+        *reinterpret_cast<float4*>(Qs + r * LD + c) = val;
+    }
+
+    // The keys any row of this tile may see, and each of this thread's rows' own range.
+    const int64_t last_row = min(a.n, q0 + BQ) - 1;
+    int64_t k_lo, k_hi, unused;
+    visible(a, q0, &k_lo, &unused);
+    visible(a, last_row, &unused, &k_hi);
+    int first[RQ], last[RQ];  // positions fit in int (the launcher checks t)
+#pragma unroll
+    for (int i = 0; i < RQ; i++) {
+        int64_t f, l;
+        visible(a, q0 + ty * RQ + i, &f, &l);
+        first[i] = (int)max(f, (int64_t)-1);
+        last[i] = (int)max(l, (int64_t)-1);
+    }
+
+    float o[RQ][CG][4], m[RQ], l[RQ];
+#pragma unroll
+    for (int i = 0; i < RQ; i++) {
+        m[i] = -INFINITY;
+        l[i] = 0.0f;
+#pragma unroll
+        for (int c = 0; c < CG; c++)
+#pragma unroll
+            for (int e = 0; e < 4; e++) o[i][c][e] = 0.0f;
+    }
+
+    for (int64_t kt = k_lo / BK * BK; kt <= k_hi; kt += BK) {
+        __syncthreads();  // the previous tile's P·V is done with KVs and Ps (and Qs is written)
+        load_kv_tile<D, BK>(KVs, k, kt, kvh, a);
+        __syncthreads();
+
+        float s[RQ][KPT];
+#pragma unroll
+        for (int i = 0; i < RQ; i++)
+#pragma unroll
+            for (int j = 0; j < KPT; j++) s[i][j] = 0.0f;
+#pragma unroll 4
+        for (int kk = 0; kk < D; kk += 4) {
+            float4 qv[RQ], kv[KPT];
+#pragma unroll
+            for (int i = 0; i < RQ; i++) qv[i] = *reinterpret_cast<const float4*>(Qs + (ty * RQ + i) * LD + kk);
+#pragma unroll
+            for (int j = 0; j < KPT; j++) kv[j] = *reinterpret_cast<const float4*>(KVs + (tx + 16 * j) * LD + kk);
+#pragma unroll
+            for (int i = 0; i < RQ; i++)
+#pragma unroll
+                for (int j = 0; j < KPT; j++) {
+                    s[i][j] = fmaf(qv[i].x, kv[j].x, s[i][j]);
+                    s[i][j] = fmaf(qv[i].y, kv[j].y, s[i][j]);
+                    s[i][j] = fmaf(qv[i].z, kv[j].z, s[i][j]);
+                    s[i][j] = fmaf(qv[i].w, kv[j].w, s[i][j]);
+                }
+        }
+
+        // Online softmax per row: the 16 threads of a row (one half-warp) agree on the new max.
+#pragma unroll
+        for (int i = 0; i < RQ; i++) {
+            float mx = -INFINITY;
+#pragma unroll
+            for (int j = 0; j < KPT; j++) {
+                const int key = (int)kt + tx + 16 * j;
+                const float sv = key >= first[i] && key <= last[i] ? cap_score(s[i][j], a) : -INFINITY;
+                s[i][j] = sv;
+                mx = fmaxf(mx, sv);
+            }
+#pragma unroll
+            for (int off = 8; off >= 1; off /= 2) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, off));
+            const float m_new = fmaxf(m[i], mx);
+            const float base = m_new == -INFINITY ? 0.0f : m_new;  // nothing visible yet: keep zeros
+            const float alpha = expf(m[i] - base);
+            float ps = 0.0f;
+#pragma unroll
+            for (int j = 0; j < KPT; j++) {
+                const float pj = expf(s[i][j] - base);
+                Ps[(ty * RQ + i) * LDP + tx + 16 * j] = pj;
+                ps += pj;
+            }
+            l[i] = l[i] * alpha + ps;  // this thread's columns only; summed over the row at the end
+            m[i] = m_new;
+#pragma unroll
+            for (int c = 0; c < CG; c++)
+#pragma unroll
+                for (int e = 0; e < 4; e++) o[i][c][e] *= alpha;
+        }
+        __syncthreads();  // Ps complete, K no longer read
+        load_kv_tile<D, BK>(KVs, v, kt, kvh, a);
+        __syncthreads();
+
+#pragma unroll 2
+        for (int k4 = 0; k4 < BK; k4 += 4) {
+            float4 pv[RQ];
+#pragma unroll
+            for (int i = 0; i < RQ; i++) pv[i] = *reinterpret_cast<const float4*>(Ps + (ty * RQ + i) * LDP + k4);
+#pragma unroll
+            for (int kk = 0; kk < 4; kk++) {
+#pragma unroll
+                for (int c = 0; c < CG; c++) {
+                    const float4 vv = *reinterpret_cast<const float4*>(KVs + (k4 + kk) * LD + 4 * (tx + 16 * c));
+#pragma unroll
+                    for (int i = 0; i < RQ; i++) {
+                        const float p = kk == 0 ? pv[i].x : kk == 1 ? pv[i].y : kk == 2 ? pv[i].z : pv[i].w;
+                        o[i][c][0] = fmaf(p, vv.x, o[i][c][0]);
+                        o[i][c][1] = fmaf(p, vv.y, o[i][c][1]);
+                        o[i][c][2] = fmaf(p, vv.z, o[i][c][2]);
+                        o[i][c][3] = fmaf(p, vv.w, o[i][c][3]);
+                    }
+                }
+            }
+        }
+    }
+
+#pragma unroll
+    for (int i = 0; i < RQ; i++) {
+        float lt = l[i];
+#pragma unroll
+        for (int off = 8; off >= 1; off /= 2) lt += __shfl_xor_sync(0xffffffffu, lt, off);
+        const float inv = lt > 0.0f ? 1.0f / lt : 0.0f;
+        const int64_t row = q0 + ty * RQ + i;
+        if (row >= a.n) continue;
+#pragma unroll
+        for (int c = 0; c < CG; c++)
+            *reinterpret_cast<float4*>(out + row * a.qw + (int64_t)h * D + 4 * (tx + 16 * c)) =
+                make_float4(o[i][c][0] * inv, o[i][c][1] * inv, o[i][c][2] * inv, o[i][c][3] * inv);
+    }
+}
+
+// ---- decode (split-K) ------------------------------------------------------------------------
+
+constexpr int kDecodeWarps = 4;
+
+// Sum over the warp of KB values per lane at once. Each halving step sends half of the values to
+// the partner lane and keeps the other half, so KB values cost KB-1 shuffles plus the rest of the
+// tree, instead of 5 per value. Returns the total for key (lane / (32 / KB)).
+template <int KB>
+__device__ __forceinline__ float butterfly_sum(float (&s)[KB], int lane) {
+    int off = 16;
+#pragma unroll
+    for (int w = KB / 2; w >= 1; w /= 2, off /= 2) {
+        const bool upper = lane & off;
+#pragma unroll
+        for (int j = 0; j < w; j++) {
+            const float send = upper ? s[j] : s[j + w];
+            const float keep = upper ? s[j + w] : s[j];
+            s[j] = keep + __shfl_xor_sync(0xffffffffu, send, off);
+        }
+    }
+    float r = s[0];
+#pragma unroll
+    for (; off >= 1; off /= 2) r += __shfl_xor_sync(0xffffffffu, r, off);
+    return r;
+}
+
+// part (n, h, splits, D + 2): per chunk and head, the running max m, the sum l and the unnormalised o.
+template <int D, int G, typename KV>
+__global__ void __launch_bounds__(kDecodeWarps * 32)
+    attn_decode_kernel(float* __restrict__ part, const float* __restrict__ q, const KV* __restrict__ k,
+                       const KV* __restrict__ v, AttnArgs a, int64_t span_lo, int64_t chunk, int splits) {
+    constexpr int EPL = D / 32;           // dims per lane
+    constexpr int KB = EPL >= 8 ? 4 : 8;  // keys per warp step (fewer for d = 256: registers)
+    constexpr int LPK = 32 / KB;          // lanes that hold one key's score after the butterfly
+    __shared__ float sm_m[kDecodeWarps][G], sm_l[kDecodeWarps][G];
+    __shared__ float sm_o[kDecodeWarps][G][D];
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    const int split = blockIdx.x, h0 = blockIdx.y * G, kvh = h0 / a.group;
+    const int64_t i = blockIdx.z;
+    int64_t first, last;
+    visible(a, i, &first, &last);
+    const int64_t lo = max(first, span_lo + split * chunk), hi = min(last, span_lo + (split + 1) * chunk - 1);
+
+    float qr[G][EPL], o[G][EPL], m[G], l[G];
+#pragma unroll
+    for (int g = 0; g < G; g++) {
+        load_vec<float, EPL>(q + i * a.qw + (int64_t)(h0 + g) * D + lane * EPL, qr[g]);
+        m[g] = -INFINITY;
+        l[g] = 0.0f;
+#pragma unroll
+        for (int e = 0; e < EPL; e++) o[g][e] = 0.0f;
+    }
+    const KV* kbase = k + (int64_t)kvh * D + lane * EPL;
+    const KV* vbase = v + (int64_t)kvh * D + lane * EPL;
+
+    for (int64_t kb = lo + warp * KB; kb <= hi; kb += kDecodeWarps * KB) {
+        float kf[KB][EPL], vf[KB][EPL];
+#pragma unroll
+        for (int j = 0; j < KB; j++) {
+            if (kb + j <= hi) {
+                load_vec<KV, EPL>(kbase + (kb + j) * a.kw, kf[j]);
+                load_vec<KV, EPL>(vbase + (kb + j) * a.kw, vf[j]);
+            } else {
+#pragma unroll
+                for (int e = 0; e < EPL; e++) kf[j][e] = vf[j][e] = 0.0f;
+            }
+        }
+        const bool mine_valid = kb + lane / LPK <= hi;
+#pragma unroll
+        for (int g = 0; g < G; g++) {
+            float s[KB];
+#pragma unroll
+            for (int j = 0; j < KB; j++) {
+                float acc = 0.0f;
+#pragma unroll
+                for (int e = 0; e < EPL; e++) acc = fmaf(qr[g][e], kf[j][e], acc);
+                s[j] = acc;
+            }
+            float sc = butterfly_sum<KB>(s, lane);
+            sc = mine_valid ? cap_score(sc, a) : -INFINITY;
+            float bm = sc;
+#pragma unroll
+            for (int off = 16; off >= LPK; off /= 2) bm = fmaxf(bm, __shfl_xor_sync(0xffffffffu, bm, off));
+            const float m_new = fmaxf(m[g], bm);  // finite: key kb is visible
+            const float alpha = expf(m[g] - m_new);
+            const float p = expf(sc - m_new);
+            float ps = p;
+#pragma unroll
+            for (int off = 16; off >= LPK; off /= 2) ps += __shfl_xor_sync(0xffffffffu, ps, off);
+            l[g] = l[g] * alpha + ps;
+            m[g] = m_new;
+#pragma unroll
+            for (int e = 0; e < EPL; e++) o[g][e] *= alpha;
+#pragma unroll
+            for (int j = 0; j < KB; j++) {
+                const float pj = __shfl_sync(0xffffffffu, p, j * LPK);
+#pragma unroll
+                for (int e = 0; e < EPL; e++) o[g][e] = fmaf(pj, vf[j][e], o[g][e]);
+            }
+        }
+    }
+
+    // Merge the four warps' (m, l, o) and write this chunk's partial result.
+#pragma unroll
+    for (int g = 0; g < G; g++) {
+        if (lane == 0) {
+            sm_m[warp][g] = m[g];
+            sm_l[warp][g] = l[g];
+        }
+#pragma unroll
+        for (int e = 0; e < EPL; e++) sm_o[warp][g][lane * EPL + e] = o[g][e];
+    }
+    __syncthreads();
+    for (int idx = threadIdx.x; idx < G * D; idx += kDecodeWarps * 32) {
+        const int g = idx / D, d = idx % D;
+        float M = -INFINITY;
+#pragma unroll
+        for (int w = 0; w < kDecodeWarps; w++) M = fmaxf(M, sm_m[w][g]);
+        float L = 0.0f, O = 0.0f;
+        if (M != -INFINITY) {
+#pragma unroll
+            for (int w = 0; w < kDecodeWarps; w++) {
+                const float f = expf(sm_m[w][g] - M);
+                L += f * sm_l[w][g];
+                O += f * sm_o[w][g][d];
+            }
+        }
+        float* dst = part + (((i * a.n_heads + h0 + g) * splits + split) * (D + 2));
+        dst[2 + d] = O;
+        if (d == 0) {
+            dst[0] = M;
+            dst[1] = L;
+        }
+    }
+}
+
+// out[i, h, :] = Σ_s e^{m_s - M} o_s / Σ_s e^{m_s - M} l_s over the chunks s; one block per (i, h).
+__global__ void attn_combine_kernel(float* __restrict__ out, const float* __restrict__ part, int splits, int D) {
+    extern __shared__ float wgt[];  // splits
+    const float* P = part + (int64_t)blockIdx.x * splits * (D + 2);
+    float M = -INFINITY;
+    for (int s = 0; s < splits; s++) M = fmaxf(M, P[(int64_t)s * (D + 2)]);
+    for (int s = threadIdx.x; s < splits; s += blockDim.x)
+        wgt[s] = M == -INFINITY ? 0.0f : expf(P[(int64_t)s * (D + 2)] - M);
+    __syncthreads();
+    float L = 0.0f;
+    for (int s = 0; s < splits; s++) L += wgt[s] * P[(int64_t)s * (D + 2) + 1];
+    const float inv = L > 0.0f ? 1.0f / L : 0.0f;
+    for (int d = threadIdx.x; d < D; d += blockDim.x) {
+        float acc = 0.0f;
+        for (int s = 0; s < splits; s++) acc += wgt[s] * P[(int64_t)s * (D + 2) + 2 + d];
+        out[(int64_t)blockIdx.x * D + d] = acc * inv;
+    }
+}
+
+// ---- generic ---------------------------------------------------------------------------------
+
+constexpr int kGenericMaxD = 256;
+
+template <typename KV>
+__global__ void __launch_bounds__(128)
+    attn_generic_kernel(float* __restrict__ out, const float* __restrict__ q, const KV* __restrict__ k,
+                        const KV* __restrict__ v, AttnArgs a) {
+    constexpr int MAXE = kGenericMaxD / 32;
+    const int lane = threadIdx.x & 31;
+    const int64_t job = (int64_t)blockIdx.x * 4 + (threadIdx.x >> 5);
+    if (job >= a.n * a.n_heads) return;
+    const int64_t i = job / a.n_heads;
+    const int h = (int)(job % a.n_heads), kvh = h / a.group, D = a.head_dim;
+    int64_t first, last;
+    visible(a, i, &first, &last);
+    float qv[MAXE], o[MAXE];
+#pragma unroll
+    for (int e = 0; e < MAXE; e++) {
+        const int d = lane + 32 * e;
+        qv[e] = d < D ? q[i * a.qw + (int64_t)h * D + d] : 0.0f;
+        o[e] = 0.0f;
+    }
+    float m = -INFINITY, l = 0.0f;
+    for (int64_t j = first; j <= last; j++) {
+        const KV* kj = k + j * a.kw + (int64_t)kvh * D;
+        const KV* vj = v + j * a.kw + (int64_t)kvh * D;
+        float s = 0.0f;
+#pragma unroll
+        for (int e = 0; e < MAXE; e++) {
+            const int d = lane + 32 * e;
+            if (d < D) s = fmaf(qv[e], to_float(kj[d]), s);
+        }
+        s = cap_score(warp_sum(s), a);
+        const float m_new = fmaxf(m, s);
+        const float alpha = expf(m - m_new), p = expf(s - m_new);
+        l = l * alpha + p;
+        m = m_new;
+#pragma unroll
+        for (int e = 0; e < MAXE; e++) {
+            const int d = lane + 32 * e;
+            if (d < D) o[e] = fmaf(p, to_float(vj[d]), o[e] * alpha);
+        }
+    }
+    const float inv = l > 0.0f ? 1.0f / l : 0.0f;
+#pragma unroll
+    for (int e = 0; e < MAXE; e++) {
+        const int d = lane + 32 * e;
+        if (d < D) out[i * a.qw + (int64_t)h * D + d] = o[e] * inv;
+    }
+}
+
+// ---- launchers -------------------------------------------------------------------------------
+
+template <int D, int BK, typename KV>
+void launch_prefill(float* out, const float* q, const KV* k, const KV* v, const AttnArgs& a) {
+    constexpr size_t smem = prefill_smem_bytes<D, BK>();
+    static bool configured = [] {
+        CUDA_CHECK(cudaFuncSetAttribute(attn_prefill_kernel<D, BK, KV>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                        (int)smem));
+        return true;
+    }();
+    (void)configured;
+    const dim3 grid((unsigned)((a.n + kPrefillBQ - 1) / kPrefillBQ), (unsigned)a.n_heads);
+    attn_prefill_kernel<D, BK, KV><<<grid, kPrefillThreads, smem>>>(out, q, k, v, a);
+}
+
+template <typename KV>
+void prefill(float* out, const float* q, const void* k, const void* v, const AttnArgs& a) {
+    const KV* kk = static_cast<const KV*>(k);
+    const KV* vv = static_cast<const KV*>(v);
+    switch (a.head_dim) {
+        case 64: launch_prefill<64, 64>(out, q, kk, vv, a); break;
+        case 128: launch_prefill<128, 64>(out, q, kk, vv, a); break;
+        case 256: launch_prefill<256, 32>(out, q, kk, vv, a); break;
+        default: fail("attention (cuda prefill): head_dim ", a.head_dim, " has no prefill kernel (64, 128, 256)");
+    }
+}
+
+// Query heads per decode block: the largest of 8, 4, 2, 1 that divides the group and keeps
+// G·D/32 <= 16 floats of q (and as many of o) per lane.
+int decode_heads_per_block(int group, int head_dim) {
+    for (int g : {8, 4, 2, 1})
+        if (group % g == 0 && g * (head_dim / 32) <= 16) return g;
+    return 1;
+}
+
+template <int D, int G, typename KV>
+void launch_decode_g(float* part, const float* q, const KV* k, const KV* v, const AttnArgs& a, int64_t span_lo,
+                     int64_t chunk, int splits) {
+    const dim3 grid((unsigned)splits, (unsigned)(a.n_heads / G), (unsigned)a.n);
+    attn_decode_kernel<D, G, KV><<<grid, kDecodeWarps * 32>>>(part, q, k, v, a, span_lo, chunk, splits);
+}
+
+template <int D, typename KV>
+void launch_decode_d(int G, float* part, const float* q, const KV* k, const KV* v, const AttnArgs& a, int64_t span_lo,
+                     int64_t chunk, int splits) {
+    constexpr int EPL = D / 32;
+    switch (G) {
+        case 1: launch_decode_g<D, 1>(part, q, k, v, a, span_lo, chunk, splits); break;
+        case 2: if constexpr (2 * EPL <= 16) { launch_decode_g<D, 2>(part, q, k, v, a, span_lo, chunk, splits); break; }
+                [[fallthrough]];
+        case 4: if constexpr (4 * EPL <= 16) { launch_decode_g<D, 4>(part, q, k, v, a, span_lo, chunk, splits); break; }
+                [[fallthrough]];
+        case 8: if constexpr (8 * EPL <= 16) { launch_decode_g<D, 8>(part, q, k, v, a, span_lo, chunk, splits); break; }
+                [[fallthrough]];
+        default: fail("attention (cuda decode): no kernel for ", G, " heads per block at head_dim ", D);
+    }
+}
+
+template <typename KV>
+void decode(float* out, const float* q, const void* k, const void* v, const AttnArgs& a) {
+    // The keys some query row sees: from row 0's first to row n-1's last (both grow with the row).
+    const int64_t pos0 = a.q_pos0, posn = a.q_pos0 + a.n - 1;
+    const int64_t span_lo = a.window > 0 ? std::max<int64_t>(0, pos0 - a.window + 1) : 0;
+    const int64_t span_hi = a.causal ? std::min(posn, a.t - 1) : a.t - 1;
+    const int64_t span = std::max<int64_t>(0, span_hi - span_lo + 1);
+    const int G = decode_heads_per_block(a.group, a.head_dim);
+    const int64_t head_blocks = a.n * (a.n_heads / G);
+    // Enough chunks for ~4 blocks per SM, but at least 128 keys per chunk (32 per warp).
+    constexpr int64_t kMinChunk = 128;
+    int64_t splits = std::max<int64_t>(1, (4 * (int64_t)sm_count() + head_blocks - 1) / head_blocks);
+    splits = std::min(splits, std::max<int64_t>(1, (span + kMinChunk - 1) / kMinChunk));
+    const int64_t chunk = std::max<int64_t>(1, (span + splits - 1) / splits);
+    splits = std::max<int64_t>(1, (span + chunk - 1) / chunk);
+    if (splits > 65535) fail("attention (cuda decode): ", splits, " chunks is too many");
+    const int64_t D = a.head_dim;
+    float* part = static_cast<float*>(workspace(kWsAttnPartial, (size_t)(a.n * a.n_heads * splits * (D + 2)) * 4));
+    const KV* kk = static_cast<const KV*>(k);
+    const KV* vv = static_cast<const KV*>(v);
+    const int sp = (int)splits;
+    switch (a.head_dim) {
+        case 32: launch_decode_d<32>(G, part, q, kk, vv, a, span_lo, chunk, sp); break;
+        case 64: launch_decode_d<64>(G, part, q, kk, vv, a, span_lo, chunk, sp); break;
+        case 128: launch_decode_d<128>(G, part, q, kk, vv, a, span_lo, chunk, sp); break;
+        case 256: launch_decode_d<256>(G, part, q, kk, vv, a, span_lo, chunk, sp); break;
+        default: fail("attention (cuda decode): head_dim ", a.head_dim, " has no decode kernel (32, 64, 128, 256)");
+    }
+    check_launch("attention (cuda decode)");
+    attn_combine_kernel<<<(unsigned)(a.n * a.n_heads), 128, (size_t)sp * 4>>>(out, part, sp, a.head_dim);
+}
+
+template <typename KV>
+void generic(float* out, const float* q, const void* k, const void* v, const AttnArgs& a) {
+    if (a.head_dim > kGenericMaxD) fail("attention (cuda): head_dim ", a.head_dim, " is over ", kGenericMaxD);
+    const int64_t jobs = a.n * a.n_heads;
+    attn_generic_kernel<KV><<<(unsigned)((jobs + 3) / 4), 128>>>(out, q, static_cast<const KV*>(k),
+                                                                 static_cast<const KV*>(v), a);
+}
+
+const char* path_name(AttentionPath p) {
+    switch (p) {
+        case AttentionPath::Prefill: return "prefill";
+        case AttentionPath::Decode: return "decode";
+        case AttentionPath::Generic: return "generic";
+        default: return "auto";
+    }
+}
+
+}  // namespace
+
+void attention(float* out, const float* q, const void* k, const void* v, DType kv_dtype, int64_t n, int64_t t,
+               const AttentionParams& p, AttentionPath path) {
+    if (kv_dtype != DType::F32 && kv_dtype != DType::BF16)
+        fail("attention (cuda): k/v must be f32 or bf16, got ", dtype_name(kv_dtype));
+    if (p.n_heads <= 0 || p.n_kv_heads <= 0 || p.n_heads % p.n_kv_heads)
+        fail("attention (cuda): n_heads (", p.n_heads, ") must be a positive multiple of n_kv_heads (", p.n_kv_heads, ")");
+    if (p.head_dim <= 0) fail("attention (cuda): head_dim must be positive");
+    if (n < 0 || t < 0 || p.q_pos0 < 0 || p.window < 0) fail("attention (cuda): negative size or position");
+    if (n > INT32_MAX || t > INT32_MAX / 2) fail("attention (cuda): sequence too long (n=", n, ", t=", t, ")");
+    if (n == 0) return;
+    if (!out || !q || (t > 0 && (!k || !v))) fail("attention (cuda): null device pointer");
+    const int64_t qw = (int64_t)p.n_heads * p.head_dim;
+    if (t == 0) {  // no keys at all: every query gets zeros, as on the CPU
+        CUDA_CHECK(cudaMemset(out, 0, (size_t)(n * qw) * 4));
+        return;
+    }
+    AttnArgs a;
+    a.n_heads = p.n_heads;
+    a.group = p.n_heads / p.n_kv_heads;
+    a.head_dim = p.head_dim;
+    a.n = n;
+    a.t = t;
+    a.q_pos0 = p.q_pos0;
+    a.window = p.window;
+    a.qw = qw;
+    a.kw = (int64_t)p.n_kv_heads * p.head_dim;
+    a.causal = p.causal;
+    a.scale = p.scale;
+    a.softcap = p.softcap;
+
+    const int D = p.head_dim;
+    const bool aligned = aligned16(out) && aligned16(q) && aligned16(k) && aligned16(v);
+    const bool prefill_ok = aligned && (D == 64 || D == 128 || D == 256);
+    const bool decode_ok = aligned && (D == 32 || D == 64 || D == 128 || D == 256);
+    if (path == AttentionPath::Auto)
+        path = n <= 4 && decode_ok ? AttentionPath::Decode
+             : prefill_ok          ? AttentionPath::Prefill
+             : decode_ok           ? AttentionPath::Decode
+                                   : AttentionPath::Generic;
+    if ((path == AttentionPath::Prefill && !prefill_ok) || (path == AttentionPath::Decode && !decode_ok) ||
+        (path == AttentionPath::Generic && D > kGenericMaxD))
+        fail("attention (cuda): the ", path_name(path), " kernel does not take head_dim ", D,
+             aligned ? "" : " with buffers not 16-byte aligned");
+    const bool bf16 = kv_dtype == DType::BF16;
+    if (path == AttentionPath::Prefill) {
+        if (bf16) prefill<__nv_bfloat16>(out, q, k, v, a);
+        else prefill<float>(out, q, k, v, a);
+    } else if (path == AttentionPath::Decode) {
+        if (bf16) decode<__nv_bfloat16>(out, q, k, v, a);
+        else decode<float>(out, q, k, v, a);
+    } else {
+        if (bf16) generic<__nv_bfloat16>(out, q, k, v, a);
+        else generic<float>(out, q, k, v, a);
+    }
+    check_launch("attention (cuda)");
+}
+
+}  // namespace t2l::cuda

@@ -1,0 +1,408 @@
+// linear.cu — y (n, out) = x (n, in) · wᵀ + bias on the GPU, and the device workspace.
+//
+// CPU twin: cpu::linear in src/ops/ops_cpu.cpp (f32 x, weights widened to f32, f32 sums).
+//
+// Two regimes, one op:
+//   n <= 8 (decode): memory-bound on w, which is read exactly once. gemv_kernel: each warp owns
+//     `R` consecutive output rows; every lane streams 16-byte chunks of those rows (8 bf16/f16
+//     or 4 f32) with U chunks per row in flight before the first use, widens them in registers
+//     and multiplies by f32 x (read through L1, shared by every warp of the SM); a warp
+//     shuffle-reduction ends each row. The product is exact f32 x times the stored weight, so
+//     it matches the CPU to f32 rounding (different summation order only).
+//   n > 8 (prefill): compute-bound. x is rounded to w's dtype (bf16 or f16) into a workspace
+//     and cuBLAS multiplies with f32 accumulation and f32 output (cublasGemmEx,
+//     CUBLAS_COMPUTE_32F); f32 weights use the same call in plain f32 (no TF32). Rounding x
+//     costs one relative error of 2^-9 (bf16) / 2^-12 (f16) per product: the tests bound it.
+//     f16 weights: activations beyond ±65504 would overflow when rounded; the models here
+//     keep f16 checkpoints' activations far inside that.
+// Versions that earned their place: (1) one warp per row, U=8 unrolled 16-byte streaming loads;
+// the variants (R rows per warp, U, threads) are swept by tools/bench_kernels.cu and the
+// measured best is gemv_default_config(). Rows whose length or base is not 16-byte aligned take
+// the same kernel with scalar loads (VEC=false).
+#include <cublas_v2.h>
+
+#include <mutex>
+
+#include "ops_common.cuh"
+#include "ops_cuda.h"
+
+namespace t2l::cuda {
+
+// ---- workspace ------------------------------------------------------------------------------
+
+void* workspace(WorkspaceSlot slot, size_t bytes) {
+    static void* buf[kWsSlots] = {};
+    static size_t cap[kWsSlots] = {};
+    static std::mutex mu;
+    std::lock_guard<std::mutex> lock(mu);
+    if (bytes <= cap[slot]) return buf[slot];
+    if (buf[slot]) {
+        CUDA_CHECK(cudaDeviceSynchronize());  // queued kernels may still read the old buffer
+        CUDA_CHECK(cudaFree(buf[slot]));
+        buf[slot] = nullptr;
+        cap[slot] = 0;
+    }
+    const size_t want = bytes + bytes / 4;  // headroom so a slowly growing size reallocates rarely
+    const cudaError_t err = cudaMalloc(&buf[slot], want);
+    if (err != cudaSuccess) fail("CUDA workspace: cannot allocate ", want, " bytes: ", cudaGetErrorString(err));
+    cap[slot] = want;
+    return buf[slot];
+}
+
+void synchronize() { CUDA_CHECK(cudaDeviceSynchronize()); }
+
+int sm_count() {
+    static const int n = [] {
+        int dev = 0, c = 0;
+        CUDA_CHECK(cudaGetDevice(&dev));
+        CUDA_CHECK(cudaDeviceGetAttribute(&c, cudaDevAttrMultiProcessorCount, dev));
+        return c;
+    }();
+    return n;
+}
+
+namespace {
+
+// ---- GEMV (n <= 8) --------------------------------------------------------------------------
+
+// y[r*out + o] = sum_k x[r*in + k] * w[o*in + k] + bias[o] for r < N. One warp: R rows of w.
+template <typename W, int N, int R, int U, bool VEC, bool PF = false>
+__global__ void gemv_kernel(float* __restrict__ y, const float* __restrict__ x, const W* __restrict__ w,
+                            const float* __restrict__ bias, int64_t in, int64_t out) {
+    constexpr int E = VEC ? Pack16<W>::n : 1;  // weights per chunk
+    const int lane = threadIdx.x & 31;
+    const int64_t warp = ((int64_t)blockIdx.x * blockDim.x + threadIdx.x) >> 5;
+    const int64_t row0 = warp * R;
+    if (row0 >= out) return;
+    const W* wr[R];
+#pragma unroll
+    for (int r = 0; r < R; r++) wr[r] = w + (row0 + r < out ? row0 + r : out - 1) * in;  // clamp: never read past w
+    float acc[R][N];
+#pragma unroll
+    for (int r = 0; r < R; r++)
+#pragma unroll
+        for (int i = 0; i < N; i++) acc[r][i] = 0.0f;
+
+    if constexpr (VEC) {
+        const int64_t chunks = in / E;
+        for (int64_t c0 = lane; c0 < chunks; c0 += 32 * U) {
+            uint4 wv[U][R];
+#pragma unroll
+            for (int u = 0; u < U; u++)
+#pragma unroll
+                for (int r = 0; r < R; r++)
+                    wv[u][r] = c0 + 32 * u < chunks ? load_stream16<PF>(wr[r] + (c0 + 32 * u) * E) : make_uint4(0, 0, 0, 0);
+#pragma unroll
+            for (int u = 0; u < U; u++) {
+                const int64_t c = c0 + 32 * u;
+                if (c >= chunks) break;
+                float wf[R][E];
+#pragma unroll
+                for (int r = 0; r < R; r++) Pack16<W>::unpack(wv[u][r], wf[r]);
+#pragma unroll
+                for (int i = 0; i < N; i++) {
+                    float xv[E];
+                    const float4* xp = reinterpret_cast<const float4*>(x + i * in + c * E);
+#pragma unroll
+                    for (int q = 0; q < E / 4; q++) {
+                        const float4 f = __ldg(xp + q);
+                        xv[4 * q] = f.x;
+                        xv[4 * q + 1] = f.y;
+                        xv[4 * q + 2] = f.z;
+                        xv[4 * q + 3] = f.w;
+                    }
+#pragma unroll
+                    for (int r = 0; r < R; r++)
+#pragma unroll
+                        for (int e = 0; e < E; e++) acc[r][i] = fmaf(wf[r][e], xv[e], acc[r][i]);
+                }
+            }
+        }
+    } else {
+        for (int64_t k0 = lane; k0 < in; k0 += 32 * U) {
+            float wf[U][R];
+#pragma unroll
+            for (int u = 0; u < U; u++)
+#pragma unroll
+                for (int r = 0; r < R; r++) wf[u][r] = k0 + 32 * u < in ? to_float(wr[r][k0 + 32 * u]) : 0.0f;
+#pragma unroll
+            for (int u = 0; u < U; u++) {
+                const int64_t k = k0 + 32 * u;
+                if (k >= in) break;
+#pragma unroll
+                for (int i = 0; i < N; i++) {
+                    const float xv = __ldg(x + i * in + k);
+#pragma unroll
+                    for (int r = 0; r < R; r++) acc[r][i] = fmaf(wf[u][r], xv, acc[r][i]);
+                }
+            }
+        }
+    }
+#pragma unroll
+    for (int r = 0; r < R; r++)
+#pragma unroll
+        for (int i = 0; i < N; i++) {
+            const float s = warp_sum(acc[r][i]);
+            if (lane == 0 && row0 + r < out) y[i * out + row0 + r] = s + (bias ? bias[row0 + r] : 0.0f);
+        }
+}
+
+// A GEMV instantiation: how to launch it, and how many of its warps the whole GPU holds at once.
+struct GemvKernel {
+    void (*launch)(float*, const float*, const void*, const float*, int64_t, int64_t, int) = nullptr;
+    int64_t (*resident_warps)(int threads) = nullptr;
+};
+
+template <typename W, int N, int R, int U, bool VEC, bool PF>
+void launch_gemv(float* y, const float* x, const void* w, const float* bias, int64_t in, int64_t out, int threads) {
+    const int64_t warps = (out + R - 1) / R;
+    const int64_t blocks = (warps * 32 + threads - 1) / threads;
+    gemv_kernel<W, N, R, U, VEC, PF><<<(unsigned)blocks, threads>>>(y, x, static_cast<const W*>(w), bias, in, out);
+}
+
+template <typename W, int N, int R, int U, bool VEC, bool PF>
+int64_t resident_warps(int threads) {
+    static const int64_t per_sm_256 = [] {
+        int b = 0;
+        CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&b, gemv_kernel<W, N, R, U, VEC, PF>, 256, 0));
+        return (int64_t)b * 256 / 32;
+    }();
+    if (threads == 256) return per_sm_256 * sm_count();
+    int b = 0;
+    CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&b, gemv_kernel<W, N, R, U, VEC, PF>, threads, 0));
+    return (int64_t)b * threads / 32 * sm_count();
+}
+
+template <typename W, int N, int R, int U, bool VEC, bool PF = false>
+GemvKernel make_gemv() {
+    GemvKernel k;
+    k.launch = &launch_gemv<W, N, R, U, VEC, PF>;
+    k.resident_warps = &resident_warps<W, N, R, U, VEC, PF>;
+    return k;
+}
+
+// Defaults, from the sweep in tools/bench_kernels.cu on the H200 (numbers in its header).
+// n = 1: a warp per row with 4 loads in flight while all the rows' warps fit on the GPU at once
+// (one wave, every warp streams from start to end); otherwise 4 rows per warp with 2 loads each,
+// which brings the 14336-row projections back to one wave.
+constexpr int kN1SmallR = 1, kN1SmallU = 4, kN1LargeR = 4, kN1LargeU = 2;
+// n = 2..8: x is re-read from L1 for every weight row, so more rows per warp pay for themselves.
+constexpr int default_rows_per_warp(int n) { return n <= 4 ? 2 : 4; }
+constexpr int default_unroll(int n) { return n <= 4 ? 4 : 2; }
+
+template <typename W, int N>
+GemvKernel pick_default(bool vec, bool large) {
+    if constexpr (N == 1) {
+        if (large) return vec ? make_gemv<W, 1, kN1LargeR, kN1LargeU, true>() : make_gemv<W, 1, kN1LargeR, kN1LargeU, false>();
+        return vec ? make_gemv<W, 1, kN1SmallR, kN1SmallU, true>() : make_gemv<W, 1, kN1SmallR, kN1SmallU, false>();
+    } else {
+        constexpr int R = default_rows_per_warp(N), U = default_unroll(N);
+        return vec ? make_gemv<W, N, R, U, true>() : make_gemv<W, N, R, U, false>();
+    }
+}
+
+template <typename W>
+GemvKernel pick_for_n(int64_t n, bool vec, bool large) {
+    switch (n) {
+        case 1: return pick_default<W, 1>(vec, large);
+        case 2: return pick_default<W, 2>(vec, large);
+        case 3: return pick_default<W, 3>(vec, large);
+        case 4: return pick_default<W, 4>(vec, large);
+        case 5: return pick_default<W, 5>(vec, large);
+        case 6: return pick_default<W, 6>(vec, large);
+        case 7: return pick_default<W, 7>(vec, large);
+        default: return pick_default<W, 8>(vec, large);
+    }
+}
+
+GemvKernel pick_dtype(DType wt, int64_t n, bool vec, bool large) {
+    return wt == DType::BF16 ? pick_for_n<__nv_bfloat16>(n, vec, large)
+         : wt == DType::F16  ? pick_for_n<__half>(n, vec, large)
+                             : pick_for_n<float>(n, vec, large);
+}
+
+// The sweep's extra instantiations (bf16 weights, aligned rows): (n, R, U, L2 prefetch).
+#define T2L_GEMV_SWEEP(X)                                                                                   \
+    X(1, 1, 1, false) X(1, 1, 2, false) X(1, 1, 4, false) X(1, 1, 8, false) X(1, 2, 2, false)              \
+    X(1, 2, 4, false) X(1, 2, 8, false) X(1, 4, 1, false) X(1, 4, 2, false) X(1, 4, 4, false)              \
+    X(1, 1, 4, true) X(1, 4, 2, true) X(2, 1, 4, false) X(2, 2, 2, false) X(2, 2, 4, false)                \
+    X(2, 4, 2, false) X(4, 1, 4, false) X(4, 2, 2, false) X(4, 2, 4, false) X(4, 4, 1, false)              \
+    X(4, 4, 2, false) X(8, 1, 2, false) X(8, 2, 2, false) X(8, 2, 4, false) X(8, 4, 1, false)              \
+    X(8, 4, 2, false) X(8, 8, 1, false)
+
+GemvKernel pick_sweep_bf16(int64_t n, int R, int U, bool pf) {
+#define T2L_GEMV_PICK(N_, R_, U_, PF_) \
+    if (n == N_ && R == R_ && U == U_ && pf == PF_) return make_gemv<__nv_bfloat16, N_, R_, U_, true, PF_>();
+    T2L_GEMV_SWEEP(T2L_GEMV_PICK)
+#undef T2L_GEMV_PICK
+    return GemvKernel{};
+}
+
+// bias (out) in any float dtype -> f32 in the workspace, so the kernels read one type.
+__global__ void widen_kernel(float* dst, const void* src, DType t, int64_t n) {
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x)
+        dst[i] = load_any(src, t, i);
+}
+
+const float* bias_f32(const void* bias, DType bt, int64_t out) {
+    if (!bias) return nullptr;
+    if (bt == DType::F32) return static_cast<const float*>(bias);
+    float* b = static_cast<float*>(workspace(kWsLinearBias, (size_t)out * 4));
+    widen_kernel<<<grid_for(out, 256), 256>>>(b, bias, bt, out);
+    check_launch("linear (bias)");
+    return b;
+}
+
+void check_common(const float* y, const float* x, const void* w, DType wt, const void* bias, DType bt, int64_t n,
+                  int64_t in, int64_t out) {
+    if (wt != DType::F32 && wt != DType::BF16 && wt != DType::F16)
+        fail("linear (cuda): weights must be f32, bf16 or f16, got ", dtype_name(wt));
+    if (bias && bt != DType::F32 && bt != DType::BF16 && bt != DType::F16)
+        fail("linear (cuda): bias must be f32, bf16 or f16, got ", dtype_name(bt));
+    if (n < 0 || in <= 0 || out <= 0) fail("linear (cuda): bad sizes n=", n, " in=", in, " out=", out);
+    if (n > 0 && (!y || !x || !w)) fail("linear (cuda): null device pointer");
+}
+
+// ---- GEMM (n > 8) ---------------------------------------------------------------------------
+
+__global__ void round_rows_kernel_bf16(__nv_bfloat16* dst, const float* src, int64_t n) {
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x)
+        dst[i] = __float2bfloat16_rn(src[i]);
+}
+__global__ void round_rows_kernel_f16(__half* dst, const float* src, int64_t n) {
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x)
+        dst[i] = __float2half_rn(src[i]);
+}
+// Four at a time when x is 16-byte aligned and n4 = n / 4 (the tail goes through the kernel above).
+__global__ void round4_kernel_bf16(__nv_bfloat162* dst, const float4* src, int64_t n4) {
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n4; i += (int64_t)gridDim.x * blockDim.x) {
+        const float4 f = src[i];
+        dst[2 * i] = __floats2bfloat162_rn(f.x, f.y);
+        dst[2 * i + 1] = __floats2bfloat162_rn(f.z, f.w);
+    }
+}
+__global__ void round4_kernel_f16(__half2* dst, const float4* src, int64_t n4) {
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n4; i += (int64_t)gridDim.x * blockDim.x) {
+        const float4 f = src[i];
+        dst[2 * i] = __floats2half2_rn(f.x, f.y);
+        dst[2 * i + 1] = __floats2half2_rn(f.z, f.w);
+    }
+}
+
+__global__ void add_bias_kernel(float* y, const float* bias, int64_t n, int64_t out) {
+    const int64_t total = n * out;
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < total; i += (int64_t)gridDim.x * blockDim.x)
+        y[i] += bias[i % out];
+}
+
+cublasHandle_t cublas() {
+    static cublasHandle_t h = [] {
+        cublasHandle_t c = nullptr;
+        const cublasStatus_t st = cublasCreate(&c);
+        if (st != CUBLAS_STATUS_SUCCESS) fail("cuBLAS: cannot create a handle: ", cublasGetStatusString(st));
+        // Default math: f32 GEMMs stay f32 (no TF32), the bf16/f16 ones use the tensor cores.
+        cublasSetMathMode(c, CUBLAS_DEFAULT_MATH);
+        return c;
+    }();
+    return h;
+}
+
+}  // namespace
+
+GemvConfig gemv_default_config(int64_t n, int64_t out, DType wt) {
+    GemvConfig c;
+    c.threads = 256;
+    c.l2_prefetch = false;
+    if (n == 1) {
+        // One wave if a warp per row fits on the GPU at once, else 4 rows per warp.
+        const GemvKernel small = pick_dtype(wt, 1, true, false);
+        const bool fits = out <= small.resident_warps(c.threads);
+        c.rows_per_warp = fits ? kN1SmallR : kN1LargeR;
+        c.unroll = fits ? kN1SmallU : kN1LargeU;
+    } else {
+        static constexpr int r[9] = {0, 0, default_rows_per_warp(2), default_rows_per_warp(3), default_rows_per_warp(4),
+                                     default_rows_per_warp(5), default_rows_per_warp(6), default_rows_per_warp(7),
+                                     default_rows_per_warp(8)};
+        static constexpr int u[9] = {0, 0, default_unroll(2), default_unroll(3), default_unroll(4), default_unroll(5),
+                                     default_unroll(6), default_unroll(7), default_unroll(8)};
+        c.rows_per_warp = r[n < 8 ? n : 8];
+        c.unroll = u[n < 8 ? n : 8];
+    }
+    return c;
+}
+
+void linear_gemv(float* y, const float* x, const void* w, DType wt, const void* bias, DType bt, int64_t n,
+                 int64_t in, int64_t out, const GemvConfig& cfg) {
+    check_common(y, x, w, wt, bias, bt, n, in, out);
+    if (n < 1 || n > 8) fail("linear (cuda GEMV): n must be 1..8, got ", n);
+    if (cfg.threads < 32 || cfg.threads > 1024 || cfg.threads % 32) fail("linear (cuda GEMV): bad block size ", cfg.threads);
+    const size_t chunk_elems = 16 / dtype_size(wt);
+    const bool vec = in % (int64_t)chunk_elems == 0 && aligned16(w) && aligned16(x);  // rows of w and x stay 16-byte aligned
+    GemvKernel k;
+    if (!cfg.l2_prefetch && n == 1 && cfg.rows_per_warp == kN1SmallR && cfg.unroll == kN1SmallU)
+        k = pick_dtype(wt, 1, vec, false);
+    else if (!cfg.l2_prefetch && n == 1 && cfg.rows_per_warp == kN1LargeR && cfg.unroll == kN1LargeU)
+        k = pick_dtype(wt, 1, vec, true);
+    else if (!cfg.l2_prefetch && n > 1 && cfg.rows_per_warp == default_rows_per_warp((int)n) &&
+             cfg.unroll == default_unroll((int)n))
+        k = pick_dtype(wt, n, vec, false);
+    else if (wt == DType::BF16 && vec)
+        k = pick_sweep_bf16(n, cfg.rows_per_warp, cfg.unroll, cfg.l2_prefetch);
+    if (!k.launch)
+        fail("linear (cuda GEMV): no kernel built for rows_per_warp=", cfg.rows_per_warp, " unroll=", cfg.unroll,
+             cfg.l2_prefetch ? " +L2 prefetch" : "", " with ", dtype_name(wt), " weights and n=", n,
+             vec ? "" : " (unaligned rows)");
+    const float* b = bias_f32(bias, bt, out);
+    k.launch(y, x, w, b, in, out, cfg.threads);
+    check_launch("linear (cuda GEMV)");
+}
+
+void linear_gemm(float* y, const float* x, const void* w, DType wt, const void* bias, DType bt, int64_t n,
+                 int64_t in, int64_t out) {
+    check_common(y, x, w, wt, bias, bt, n, in, out);
+    if (n == 0) return;
+    if (n > INT32_MAX || in > INT32_MAX || out > INT32_MAX) fail("linear (cuda GEMM): sizes exceed cuBLAS's int range");
+    const float alpha = 1.0f, beta = 0.0f;
+    const void* xin = x;
+    cudaDataType_t ab = CUDA_R_32F;
+    if (wt != DType::F32) {
+        // Round x to the weights' dtype: cuBLAS multiplies like types only.
+        const int64_t total = n * in;
+        void* xr = workspace(kWsLinearX, (size_t)total * 2);
+        const int64_t n4 = aligned16(x) ? total / 4 : 0;
+        if (wt == DType::BF16) {
+            if (n4) round4_kernel_bf16<<<grid_for(n4, 256), 256>>>((__nv_bfloat162*)xr, (const float4*)x, n4);
+            if (total > 4 * n4)
+                round_rows_kernel_bf16<<<grid_for(total - 4 * n4, 256), 256>>>((__nv_bfloat16*)xr + 4 * n4, x + 4 * n4, total - 4 * n4);
+            ab = CUDA_R_16BF;
+        } else {
+            if (n4) round4_kernel_f16<<<grid_for(n4, 256), 256>>>((__half2*)xr, (const float4*)x, n4);
+            if (total > 4 * n4)
+                round_rows_kernel_f16<<<grid_for(total - 4 * n4, 256), 256>>>((__half*)xr + 4 * n4, x + 4 * n4, total - 4 * n4);
+            ab = CUDA_R_16F;
+        }
+        check_launch("linear (cuda GEMM, rounding x)");
+        xin = xr;
+    }
+    // Row-major y (n, out) = x (n, in) · wᵀ is column-major yᵀ (out, n) = w (in, out)ᵀ · xᵀ (in, n).
+    const cublasStatus_t st = cublasGemmEx(cublas(), CUBLAS_OP_T, CUBLAS_OP_N, (int)out, (int)n, (int)in, &alpha, w, ab,
+                                           (int)in, xin, ab, (int)in, &beta, y, CUDA_R_32F, (int)out,
+                                           CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
+    if (st != CUBLAS_STATUS_SUCCESS)
+        fail("linear (cuda GEMM): cublasGemmEx failed for n=", n, " in=", in, " out=", out, " (", dtype_name(wt),
+             "): ", cublasGetStatusString(st));
+    if (bias) {
+        const float* b = bias_f32(bias, bt, out);
+        add_bias_kernel<<<grid_for(n * out, 256), 256>>>(y, b, n, out);
+        check_launch("linear (cuda GEMM, bias)");
+    }
+}
+
+void linear(float* y, const float* x, const void* w, DType wt, const void* bias, DType bt, int64_t n, int64_t in,
+            int64_t out) {
+    if (n == 0) return;
+    if (n <= 8) linear_gemv(y, x, w, wt, bias, bt, n, in, out, gemv_default_config(n, out, wt));
+    else linear_gemm(y, x, w, wt, bias, bt, n, in, out);
+}
+
+}  // namespace t2l::cuda

@@ -1,0 +1,157 @@
+// ops_common.cuh — device helpers shared by the op kernels (linear, norm, elementwise, rope,
+// attention): element loads from f32/bf16/f16 storage, warp reductions, launch checks and the
+// grow-only device workspace the launchers use for scratch.
+//
+// Everything here runs on the default stream: a kernel launched after another one sees its
+// writes, and a workspace slot reused by the next op is safe once the previous op's kernels
+// are queued ahead of it. One host thread at a time may call the CUDA ops.
+#pragma once
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+#include "cuda_util.cuh"
+#include "dtype.h"
+
+namespace t2l::cuda {
+
+// ---- element loads -----------------------------------------------------------------------
+
+__device__ __forceinline__ float to_float(float v) { return v; }
+__device__ __forceinline__ float to_float(__nv_bfloat16 v) { return __bfloat162float(v); }
+__device__ __forceinline__ float to_float(__half v) { return __half2float(v); }
+
+// One element of a (pointer, dtype) buffer as f32; the branch is uniform across the grid.
+__device__ __forceinline__ float load_any(const void* p, DType t, int64_t i) {
+    if (t == DType::BF16) return __bfloat162float(static_cast<const __nv_bfloat16*>(p)[i]);
+    if (t == DType::F16) return __half2float(static_cast<const __half*>(p)[i]);
+    return static_cast<const float*>(p)[i];
+}
+
+// 16 bytes read through the read-only path without allocating in L1: weights are streamed
+// once per call, and L1 is better spent on the activations every warp re-reads.
+// With L2_256 the load also asks L2 to fetch the whole 256-byte block around it from memory.
+template <bool L2_256 = false>
+__device__ __forceinline__ uint4 load_stream16(const void* p) {
+    uint4 v;
+    if constexpr (L2_256)
+        asm volatile("ld.global.nc.L1::no_allocate.L2::256B.v4.u32 {%0, %1, %2, %3}, [%4];"
+                     : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
+                     : "l"(p));
+    else
+        asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];"
+                     : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
+                     : "l"(p));
+    return v;
+}
+
+// Unpack 16 bytes of storage type T into 16 / sizeof(T) floats.
+template <typename T> struct Pack16;
+template <> struct Pack16<float> {
+    static constexpr int n = 4;
+    __device__ __forceinline__ static void unpack(const uint4& v, float* f) {
+        f[0] = __uint_as_float(v.x);
+        f[1] = __uint_as_float(v.y);
+        f[2] = __uint_as_float(v.z);
+        f[3] = __uint_as_float(v.w);
+    }
+};
+template <> struct Pack16<__nv_bfloat16> {
+    static constexpr int n = 8;
+    // bf16 is the top half of an f32: widening is two integer ops per pair, no conversion unit.
+    __device__ __forceinline__ static void unpack(const uint4& v, float* f) {
+        const uint32_t w[4] = {v.x, v.y, v.z, v.w};
+#pragma unroll
+        for (int i = 0; i < 4; i++) {
+            f[2 * i] = __uint_as_float(w[i] << 16);
+            f[2 * i + 1] = __uint_as_float(w[i] & 0xffff0000u);
+        }
+    }
+};
+template <> struct Pack16<__half> {
+    static constexpr int n = 8;
+    __device__ __forceinline__ static void unpack(const uint4& v, float* f) {
+        const uint32_t w[4] = {v.x, v.y, v.z, v.w};
+#pragma unroll
+        for (int i = 0; i < 4; i++) {
+            __half2 h;
+            memcpy(&h, &w[i], 4);
+            const float2 p = __half22float2(h);
+            f[2 * i] = p.x;
+            f[2 * i + 1] = p.y;
+        }
+    }
+};
+
+// ---- reductions --------------------------------------------------------------------------
+
+__device__ __forceinline__ float warp_sum(float v) {
+#pragma unroll
+    for (int o = 16; o >= 1; o /= 2) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+__device__ __forceinline__ float warp_max(float v) {
+#pragma unroll
+    for (int o = 16; o >= 1; o /= 2) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+    return v;
+}
+
+// Sum over the block (blockDim.x a multiple of 32, at most 1024); every thread gets the total.
+// `red` is 32 floats of shared memory; the call ends with a barrier so `red` can be reused.
+__device__ __forceinline__ float block_sum(float v, float* red) {
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nwarps = blockDim.x >> 5;
+    v = warp_sum(v);
+    if (lane == 0) red[warp] = v;
+    __syncthreads();
+    float t = lane < nwarps ? red[lane] : 0.0f;
+    t = warp_sum(t);
+    __syncthreads();
+    return t;
+}
+
+__device__ __forceinline__ double warp_sum(double v) {
+#pragma unroll
+    for (int o = 16; o >= 1; o /= 2) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+// The same in double, for the norms' sums (as the CPU twin sums): `red` is 32 doubles.
+__device__ __forceinline__ double block_sum(double v, double* red) {
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nwarps = blockDim.x >> 5;
+    v = warp_sum(v);
+    if (lane == 0) red[warp] = v;
+    __syncthreads();
+    double t = lane < nwarps ? red[lane] : 0.0;
+    t = warp_sum(t);
+    __syncthreads();
+    return t;
+}
+
+// ---- host side ---------------------------------------------------------------------------
+
+inline bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }
+
+// After a launch: a bad configuration or an earlier asynchronous fault surfaces here.
+inline void check_launch(const char* what) {
+    const cudaError_t err = cudaGetLastError();
+    if (err != cudaSuccess) t2l::fail(what, ": kernel launch failed: ", cudaGetErrorString(err));
+}
+
+// Grid size for a grid-stride loop over n items with `threads` per block.
+inline unsigned grid_for(int64_t n, int threads, int64_t max_blocks = 65535LL * 8) {
+    int64_t b = (n + threads - 1) / threads;
+    if (b < 1) b = 1;
+    return (unsigned)(b < max_blocks ? b : max_blocks);
+}
+
+// Device scratch, one buffer per slot, grown on demand and kept for the process (freed at exit
+// by the driver). Slots: which op owns the buffer, so two live scratch buffers never collide.
+enum WorkspaceSlot : int { kWsLinearX = 0, kWsLinearBias, kWsEmbeddingIds, kWsAttnPartial, kWsBench, kWsSlots };
+void* workspace(WorkspaceSlot slot, size_t bytes);
+
+// Multiprocessors of the current device (read once).
+int sm_count();
+
+}  // namespace t2l::cuda

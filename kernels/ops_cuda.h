@@ -1,0 +1,74 @@
+// ops_cuda.h — the CUDA kernels behind ops.h, on raw device pointers.
+//
+// Each function is the GPU twin of the function of the same name in src/ops/ops_cpu.h and
+// takes the same arguments: row-major buffers, f32 activations, weights as (pointer, dtype)
+// in f32/bf16/f16. Every pointer is device memory unless its comment says host. They run on
+// the default stream and return once the work is queued (a later copy to the host waits for
+// it). Launchers check their preconditions and throw t2l::Error; src/ops/ops.cpp checks the
+// shapes before calling. Built without nvcc, src/gpu_none.cpp throws from each of them.
+//
+// Legend for shape comments: n = rows (tokens), in/out = features, h = query heads,
+// hk = key/value heads, d = head dim, t = key positions.
+// Kernel files: kernels/linear.cu, norm.cu, elementwise.cu, rope.cu, attention.cu.
+#pragma once
+
+#include <cstdint>
+
+#include "dtype.h"
+#include "ops/ops.h"
+
+namespace t2l::cuda {
+
+// y (n, out) = x (n, in) · wᵀ + bias. n <= 8: a hand-written GEMV reading w once with 16-byte
+// loads, f32 x and f32 accumulation; n > 8: cuBLAS with x rounded to w's dtype (bf16/f16) and
+// f32 accumulation, or plain f32 SGEMM for f32 weights. bias (out) may be null.
+void linear(float* y, const float* x, const void* w, DType wt, const void* bias, DType bt, int64_t n, int64_t in,
+            int64_t out);
+
+void layer_norm(float* y, const float* x, const void* w, DType wt, const void* b, DType bt, int64_t n, int64_t dim,
+                float eps);
+void rms_norm(float* y, const float* x, const void* w, DType wt, int64_t n, int64_t dim, float eps, bool plus_one);
+
+void silu(float* x, int64_t n);
+void gelu_erf(float* x, int64_t n);
+void gelu_tanh(float* x, int64_t n);
+void add(float* y, const float* x, int64_t n);
+void mul(float* y, const float* x, int64_t n);
+void scale(float* y, float s, int64_t n);
+void softcap(float* x, float cap, int64_t n);
+
+// y (n, dim) = table[ids[i]]; ids is HOST memory (n), already checked against vocab.
+void embedding(float* y, const void* table, DType tt, const int32_t* ids_host, int64_t n, int64_t dim);
+
+// Rotate-half RoPE in place on x (n, n_heads·head_dim) with cos/sin (n, head_dim/2).
+void rope(float* x, int64_t n, int n_heads, int head_dim, const float* cos, const float* sin);
+
+// Which attention kernel runs: Auto picks decode (split-K over the keys) for n <= 4 and the
+// tiled prefill kernel otherwise; the others force one (tests run every path on one input).
+enum class AttentionPath { Auto, Prefill, Decode, Generic };
+// out (n, h·d) = softmax(q kᵀ · scale [capped, masked]) v; q (n, h·d) f32, k and v (t, hk·d) in
+// kv_dtype (f32, or bf16 to halve the cache's bytes).
+void attention(float* out, const float* q, const void* k, const void* v, DType kv_dtype, int64_t n, int64_t t,
+               const AttentionParams& p, AttentionPath path = AttentionPath::Auto);
+
+// ---- for the benchmark (tools/bench_kernels.cu) --------------------------------------------
+
+// The GEMV's launch shape: output rows per warp, 16-byte loads in flight per row and lane,
+// threads per block. linear() picks one per row count; the benchmark sweeps them.
+struct GemvConfig {
+    int rows_per_warp = 1;  // 1, 2 or 4
+    int unroll = 8;         // 2, 4 or 8
+    int threads = 256;      // a multiple of 32, at most 1024
+    bool l2_prefetch = false;  // the weight loads ask L2 for 256-byte blocks (.L2::256B)
+};
+GemvConfig gemv_default_config(int64_t n, int64_t out, DType wt);
+// The GEMV alone (n <= 8), with an explicit configuration.
+void linear_gemv(float* y, const float* x, const void* w, DType wt, const void* bias, DType bt, int64_t n,
+                 int64_t in, int64_t out, const GemvConfig& cfg);
+// The cuBLAS path alone (any n).
+void linear_gemm(float* y, const float* x, const void* w, DType wt, const void* bias, DType bt, int64_t n,
+                 int64_t in, int64_t out);
+// Block until the queued work is done; throws if any of it failed.
+void synchronize();
+
+}  // namespace t2l::cuda
