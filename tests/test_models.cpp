@@ -222,3 +222,85 @@ TEST_CASE("T2L: every variant's adapter, and the base model with it, match the r
         }
     }
 }
+
+TEST_CASE("bad adapters are refused with a clear message before any compute", "[models][lora]") {
+    T2lFile f(converted("llama/base"));
+    Decoder model(f);
+    // An adapter made for another base (Gemma: q_proj has 128 outputs here, Llama's 64).
+    LoraAdapter gemma = load_adapter(t2l_test::fixture("gemma/t2l_L/generated/desc0"));
+    CHECK_THROWS_WITH(model.set_adapter(&gemma, false), Catch::Contains("do not fit the weight"));
+    LoraAdapter a = load_adapter(t2l_test::fixture("llama/t2l_L/generated/desc0"));
+    LoraAdapter deep = a;
+    deep.modules[0].layer = 7;  // the model has 3 layers
+    CHECK_THROWS_WITH(model.set_adapter(&deep, false), Catch::Contains("layer 7 does not exist in this 3-layer model"));
+    LoraAdapter alien = a;
+    alien.modules[0].module = "lm_head";
+    CHECK_THROWS_WITH(model.set_adapter(&alien, true), Catch::Contains("module 'lm_head' is not a projection"));
+    LoraAdapter odd = a;
+    odd.modules[0].A = Tensor::zeros({8, 63});
+    CHECK_THROWS_WITH(model.set_adapter(&odd, false), Catch::Contains("do not fit the weight"));
+    // Rank in the config disagreeing with the tensors.
+    ScratchDir dir;
+    REQUIRE(std::system(("cp " + t2l_test::fixture("llama/t2l_L/generated/desc0/adapter_model.safetensors") + " " + dir.path).c_str()) == 0);
+    t2l_test::write_bytes(dir.file("adapter_config.json"), R"({"r": 4, "lora_alpha": 16, "use_rslora": true})");
+    CHECK_THROWS_WITH(load_adapter(dir.path), Catch::Contains("rank 8 does not match r = 4"));
+    // A refused adapter leaves the model as it was: the base logits are unchanged.
+    SafetensorsFile exp(t2l_test::fixture("llama/expected.safetensors"));
+    const std::vector<int32_t> ids = ids_of(exp.find("chat.input_ids"));
+    KVCache cache = model.new_cache((int64_t)ids.size());
+    Tensor logits = model.forward(ids, cache, true);
+    CHECK(logits_error(logits, exp, "chat", model.config().vocab) < kLogitTol);
+}
+
+TEST_CASE("t2l describe: PEFT, .t2l and GGUF outputs, bit-identical on repeated runs", "[models][cli]") {
+    ScratchDir dir;
+    const std::string t2l = converted("llama/t2l_L", "gte_encoder");
+    const std::string desc = "\"Answer multiple-choice science questions\"";
+    std::string out;
+    REQUIRE(t2l_test::run_binary("t2l", "describe " + desc + " --t2l " + t2l + " -o " + dir.file("a") + " -q", &out) == 0);
+    REQUIRE(t2l_test::run_binary("t2l", "describe " + desc + " --t2l " + t2l + " -o " + dir.file("b") + " -q", &out) == 0);
+    const std::string a = t2l_test::read_bytes(dir.file("a/adapter_model.safetensors"));
+    CHECK(a.size() > 1000);
+    CHECK(a == t2l_test::read_bytes(dir.file("b/adapter_model.safetensors")));
+    CHECK(t2l_test::read_bytes(dir.file("a/adapter_config.json")) == t2l_test::read_bytes(dir.file("b/adapter_config.json")));
+    // The description and embedding travel in the metadata.
+    SafetensorsFile st(dir.file("a/adapter_model.safetensors"));
+    CHECK(st.metadata().at("t2l.description").as_string() == "Answer multiple-choice science questions.");
+    CHECK(json::parse(st.metadata().at("t2l.task_embedding").as_string(), "emb").array.size() == 64);
+    // .t2l adapter: same tensors.
+    REQUIRE(t2l_test::run_binary("t2l", "describe " + desc + " --t2l " + t2l + " --format t2l -o " + dir.file("a.t2l") + " -q", &out) == 0);
+    LoraAdapter from_t2l = load_adapter(dir.file("a.t2l")), from_peft = load_adapter(dir.file("a"));
+    REQUIRE(from_t2l.modules.size() == from_peft.modules.size());
+    for (size_t i = 0; i < from_t2l.modules.size(); i++)
+        CHECK(std::memcmp(from_t2l.modules[i].B.data, from_peft.modules[i].B.data, from_peft.modules[i].B.nbytes()) == 0);
+    // GGUF needs the base's architecture: from --base here (the fixture's model_dir is a local path).
+    CHECK(t2l_test::run_binary("t2l", "describe x --t2l " + t2l + " --format gguf -o " + dir.file("a.gguf"), &out) == 1);
+    CHECK_THAT(out, Catch::Contains("pass --base BASE.t2l"));
+    REQUIRE(t2l_test::run_binary("t2l", "describe x --t2l " + t2l + " --format gguf --base " + converted("llama/base") + " -o " +
+                                            dir.file("a.gguf") + " -q", &out) == 0);
+    CHECK(t2l_test::path_exists(dir.file("a.gguf")));
+    // Batch: one adapter per line, the same as one at a time.
+    t2l_test::write_bytes(dir.file("descs.txt"), "Answer multiple-choice science questions\nTranslate English to French\n");
+    REQUIRE(t2l_test::run_binary("t2l", "describe --batch " + dir.file("descs.txt") + " --t2l " + t2l + " -o " + dir.file("batch") + " -q", &out) == 0);
+    CHECK(t2l_test::read_bytes(dir.file("batch/0000/adapter_model.safetensors")) == a);
+    CHECK(t2l_test::path_exists(dir.file("batch/0001/adapter_config.json")));
+    // Errors: one line, no output.
+    CHECK(t2l_test::run_binary("t2l", "describe x --t2l " + dir.file("missing.t2l") + " -o " + dir.file("c"), &out) == 1);
+    CHECK(out == "t2l: error: " + dir.file("missing.t2l") + ": cannot open: No such file or directory\n");
+    CHECK(!t2l_test::path_exists(dir.file("c")));
+}
+
+TEST_CASE("t2l run generates with a described adapter and reports speed", "[models][cli]") {
+    std::string out;
+    const std::string base = converted("llama/base"), t2l = converted("llama/t2l_L", "gte_encoder");
+    REQUIRE(t2l_test::run_binary("t2l", "run -m " + base + " --describe 'solve math problems' --t2l " + t2l +
+                                            " --chat -p 'What is 2+2?' -n 8", &out) == 0);
+    CHECK_THAT(out, Catch::Contains("adapter generated in"));
+    CHECK_THAT(out, Catch::Contains("tok/s"));
+    // Greedy generation through the CLI equals the oracle's continuation of the same prompt.
+    SafetensorsFile exp(t2l_test::fixture("llama/expected.safetensors"));
+    const std::vector<int32_t> ids = ids_of(exp.find("plain.input_ids"));
+    T2lFile f(base);
+    Decoder model(f);
+    CHECK(greedy(model, ids, 16) == ids_of(exp.find("plain.greedy_ids")));
+}

@@ -63,6 +63,11 @@ GEMMA2B = {
     "torch_dtype": "float32", "transformers_version": "4.42.4", "use_cache": True, "vocab_size": 256000,
 }
 
+# A mid-size LLaMA-layout model (about 0.4B parameters) for CPU benchmarks of the decoder.
+LLAMA_MID = dict(LLAMA8B, hidden_size=896, intermediate_size=4864, num_attention_heads=14, num_key_value_heads=2,
+                 num_hidden_layers=24, vocab_size=32000, max_position_embeddings=32768, bos_token_id=1984,
+                 eos_token_id=[1985, 1993])
+
 BASES = {
     # name: (config, tokenizer fixture, hub id written into T2L args.yaml/adapter_config.json, generation extras)
     "llama8b": (LLAMA8B, "llama3_bpe", "meta-llama/Llama-3.1-8B-Instruct",
@@ -70,6 +75,7 @@ BASES = {
     "mistral7b": (MISTRAL7B, "spm_mistral", "mistralai/Mistral-7B-Instruct-v0.2", {}),
     "gemma2b": (GEMMA2B, "spm_gemma", "google/gemma-2-2b-it",
                 {"_from_model_config": True, "cache_implementation": "hybrid"}),
+    "llama-mid": (LLAMA_MID, "llama3_bpe", "t2l/llama-mid-0.4b", {}),
 }
 NAMES = list(BASES) + ["gte-large"] + ["t2l-" + b for b in BASES]
 

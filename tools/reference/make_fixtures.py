@@ -30,6 +30,7 @@ torch.set_num_threads(1)
 torch.use_deterministic_algorithms(True)
 
 import fx_decoders  # noqa: E402
+import fx_full_size  # noqa: E402
 import fx_encoder  # noqa: E402
 import fx_t2l  # noqa: E402
 import fx_tokenizers  # noqa: E402
@@ -310,14 +311,13 @@ def main():
     ap.add_argument("--only", action="append", choices=GROUPS, help="regenerate only these groups (repeatable)")
     ap.add_argument("--check", action="store_true",
                     help="regenerate everything into a temporary folder and compare sha256 with --out")
-    ap.add_argument("--full-size", choices=["all", "llama8b", "mistral7b", "gemma2b", "gte-large", "t2l-llama8b",
-                                            "t2l-mistral7b", "t2l-gemma2b"],
+    ap.add_argument("--full-size", choices=["all"] + fx_full_size.NAMES,
                     help="write benchmark-sized random checkpoints (sharded bf16 like the hub) to --out/NAME/")
     a = ap.parse_args()
     if a.full_size:
         if not a.out:
             ap.error("--full-size needs --out DIR (full-size files are never written into tests/fixtures)")
-        import fx_full_size
+
         torch.set_num_threads(os.cpu_count() or 1)
         fx_full_size.write(a.full_size, a.out)
         return
