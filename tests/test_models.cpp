@@ -19,6 +19,7 @@
 #include "models/sampler.h"
 #include "models/t2l_pipeline.h"
 #include "test_util.h"
+#include "tokenizer/tokenizer.h"
 
 using namespace t2l;
 using t2l_test::ScratchDir;
@@ -116,6 +117,27 @@ TEST_CASE("gte encoder: CLS, task embedding and hidden states match PyTorch", "[
                 CHECK(e < 1e-4);
             }
         }
+    }
+}
+
+TEST_CASE("BERT-style encoder (absolute positions) through the same code", "[models][encoder]") {
+    T2lFile f(converted("bert_encoder"));
+    TextEncoder enc(f, "");
+    CHECK(enc.config().arch == "bert");
+    SafetensorsFile exp(t2l_test::fixture("bert_encoder/expected.safetensors"));
+    const json::Value info = json::parse(read_file(t2l_test::fixture("bert_encoder/expected.json")), "bert");
+    const Tokenizer tok = Tokenizer::from_t2l(f);
+    for (const char* c : {"desc0", "desc1", "desc2", "cjk"}) {
+        const std::string cs = c;
+        const std::vector<int32_t> ids = ids_of(exp.find(cs + ".input_ids"));
+        CHECK(tok.encode(add_full_stop(info.at("cases").at(cs).at("description").as_string())) == ids);
+        const std::vector<float> emb = enc.task_embedding(ids), want = floats_of(exp.find(cs + ".task_emb"));
+        Tensor h = enc.forward(ids);
+        const std::vector<float> cls = floats_of(exp.find(cs + ".cls"));
+        const double cls_err = max_abs_diff(h.f32(), cls.data(), cls.size()), emb_err = max_abs_diff(emb.data(), want.data(), want.size());
+        std::printf("bert encoder %-5s %3zu tokens: CLS max abs error %.2e, task embedding %.2e\n", c, ids.size(), cls_err, emb_err);
+        CHECK(cls_err < 1e-4);
+        CHECK(emb_err < 1e-4);
     }
 }
 

@@ -136,3 +136,58 @@ def expected_encoder(enc_dir, device="cpu", dtype=torch.float32):
     assert info["cases"]["long"]["n_tokens"] > 512
     assert info["cases"]["truncated"]["truncated"]
     return tensors, info
+
+
+# ---------------------------------------------------------------------------------------------
+# A BERT-style encoder (absolute positions, separate q/k/v; the bge-small / MiniLM family),
+# which t2l runs through the same encoder code as gte.
+# ---------------------------------------------------------------------------------------------
+BERT_DIR = "bert_encoder"
+
+
+def write_bert_encoder(out_dir):
+    from transformers import BertConfig, BertModel
+    ensure_dir(out_dir)
+    tok, tcfg, _ = fx_tokenizers.get("bert_wordpiece")
+    cfg = BertConfig(vocab_size=(tok.get_vocab_size() + 63) // 64 * 64, hidden_size=64, num_hidden_layers=2,
+                     num_attention_heads=4, intermediate_size=128, max_position_embeddings=128, type_vocab_size=2,
+                     layer_norm_eps=1e-12, hidden_act="gelu")
+    model = BertModel(cfg, add_pooling_layer=False)
+    sd = {}
+    for name, p in model.state_dict().items():
+        if name.endswith("LayerNorm.weight"):
+            sd[name] = randn(tuple(p.shape), "bert", name, std=0.2, mean=1.0)
+        elif name.endswith(".bias"):
+            sd[name] = randn(tuple(p.shape), "bert", name, std=0.1)
+        elif "embeddings" in name:
+            sd[name] = randn(tuple(p.shape), "bert", name, std=0.5)
+        else:
+            sd[name] = randn(tuple(p.shape), "bert", name, std=1.0 / math.sqrt(p.shape[-1]))
+    sd = {k: v for k, v in sd.items() if "position_ids" not in k}
+    model.load_state_dict(sd, strict=False)
+    write_safetensors(os.path.join(out_dir, "model.safetensors"), sd, metadata={"format": "pt"})
+    d = cfg.to_dict()
+    d["architectures"] = ["BertModel"]
+    write_json(os.path.join(out_dir, "config.json"), {k: d[k] for k in sorted(d) if k not in ("transformers_version",)})
+    fx_tokenizers.write_tokenizer_dir(out_dir, "bert_wordpiece")
+
+
+def expected_bert_encoder(enc_dir, device="cpu", dtype=torch.float32):
+    from tokenizers import Tokenizer
+    from transformers import BertModel
+    model = BertModel.from_pretrained(enc_dir, add_pooling_layer=False, attn_implementation="eager").to(device=device, dtype=dtype).eval()
+    tok = Tokenizer.from_file(os.path.join(enc_dir, "tokenizer.json"))
+    tensors, info = {}, {"cases": {}}
+    for name in ("desc0", "desc1", "desc2", "cjk"):
+        text = encoder_descriptions()[name]
+        formatted = add_full_stop(text)
+        enc = tok.encode(formatted, add_special_tokens=True)
+        ids = torch.tensor([enc.ids], dtype=torch.long, device=device)
+        with torch.no_grad():
+            out = model(ids, attention_mask=torch.ones_like(ids), token_type_ids=torch.zeros_like(ids))
+        cls = out.last_hidden_state[:, 0].float()
+        tensors[f"{name}.input_ids"] = torch.tensor(enc.ids, dtype=torch.int32)
+        tensors[f"{name}.cls"] = cls[0].cpu()
+        tensors[f"{name}.task_emb"] = task_embedding(cls)[0].cpu()
+        info["cases"][name] = {"description": text, "formatted": formatted, "n_tokens": len(enc.ids)}
+    return tensors, info

@@ -122,6 +122,13 @@ def make_encoder(out):
     write_safetensors(os.path.join(d, "expected.safetensors"), tensors)
     write_json(os.path.join(d, "expected.json"), info)
     log(f"  {ENCODER_DIR}: {len(info['cases'])} descriptions")
+    d = ensure_dir(os.path.join(out, fx_encoder.BERT_DIR))
+    fx_encoder.write_bert_encoder(d)
+    tensors, info = fx_encoder.expected_bert_encoder(d)
+    info.update({"format_version": FIXTURE_FORMAT_VERSION, "compute": compute_note("cpu")})
+    write_safetensors(os.path.join(d, "expected.safetensors"), tensors)
+    write_json(os.path.join(d, "expected.json"), info)
+    log(f"  {fx_encoder.BERT_DIR}: {len(info['cases'])} descriptions")
 
 
 def compute_note(device):
