@@ -93,8 +93,28 @@ bench-kernels:
 	@echo "bench-kernels needs nvcc (this build has CUDA off)"; exit 1
 endif
 
+# CPU benchmarks on the test fixtures (converted into build/bench/): tokenizer MB/s next to HF
+# tokenizers when Python has it, description -> adapter latency, decoder tokens/s.
+# BENCH_MODEL / BENCH_T2L point at bigger converted files (e.g. from make_fixtures.py --full-size).
+CORPUS      ?= ../shared/data/task_descriptions.tsv
+BENCH_MODEL ?= $(BUILD)/bench/llama.t2l
+BENCH_T2L   ?= $(BUILD)/bench/t2l_L.t2l
+bench: all
+	@mkdir -p $(BUILD)/bench
+	@test -f $(BUILD)/bench/llama.t2l || ./t2l-convert tests/fixtures/llama/base -o $(BUILD)/bench/llama.t2l -q
+	@test -f $(BUILD)/bench/gte.t2l || ./t2l-convert tests/fixtures/gte_encoder -o $(BUILD)/bench/gte.t2l -q
+	@test -f $(BUILD)/bench/t2l_L.t2l || ./t2l-convert tests/fixtures/llama/t2l_L --encoder tests/fixtures/gte_encoder -o $(BUILD)/bench/t2l_L.t2l -q
+	@if [ -f $(CORPUS) ]; then \
+	  ./t2l bench tokenize -m $(BUILD)/bench/gte.t2l --file $(CORPUS); \
+	  python3 tools/bench/hf_tokenize.py tests/fixtures/gte_encoder $(CORPUS) 2>/dev/null || echo "(HF tokenizers not installed: no side-by-side)"; \
+	  ./t2l bench tokenize -m $(BUILD)/bench/llama.t2l --file $(CORPUS); \
+	  python3 tools/bench/hf_tokenize.py tests/fixtures/llama/base $(CORPUS) 2>/dev/null || true; \
+	else echo "no corpus at $(CORPUS): tokenizer benchmark skipped"; fi
+	./t2l bench describe --t2l $(BENCH_T2L)
+	./t2l bench decode -m $(BENCH_MODEL)
+
 clean:
 	rm -rf build build-asan t2l t2l-convert
 
-.PHONY: all test asan clean bench-kernels
+.PHONY: all test asan clean bench bench-kernels
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

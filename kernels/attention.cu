@@ -24,13 +24,22 @@
 //            visible keys are cut into chunks, one block of 4 warps per (chunk, G query heads that
 //            share a KV head, query row), so the KV cache streams through all SMs once; each lane
 //            owns D/32 dims, a warp scores KB keys per step with the loads of all KB keys in flight,
-//            reduces the KB dot products with a 9-shuffle butterfly (not 5 per key), and keeps
+//            reduces the KB dot products with a butterfly (KB-1 shuffles plus log2(32/KB), not 5 per
+//            key), and keeps
 //            (m, l, o) per head; a second kernel merges the chunks' partial (m, l, o).
 //            d = 32/64/128/256.
 //   generic  attn_generic_kernel<KV>: one warp per (query, head), key by key. Any d <= 256 and any
 //            alignment; the fallback for shapes the two fast kernels do not take.
-// Versions that earned their place: (1) these three, SIMT f32 (tensor-core bf16 is the next step:
-// this prefill kernel is FMA-bound, see tools/bench_kernels.cu).
+// Versions that earned their place (H200, 32/8 heads, d = 128, tools/bench_kernels.cu):
+//   prefill (1) tile loads one at a time; (2) each thread issues its tile loads four at a time
+//     before storing them: n = t = 2048 causal in 1.27-1.34 ms, 26-27 TFLOP/s, ~40% of the f32
+//     FMA peak. SIMT f32 throughout; bf16 tensor cores (mma/wgmma) are the next version.
+//   decode (1) 128-key chunks, each load widened as it arrived: bf16 KV slower than f32.
+//     (2) all of a step's loads issued before any is widened, 64-key chunks: t = 32768 in 76 us
+//     (f32, 73% of 4.8 TB/s) and 66 us (bf16, 42%); t = 4096 in ~20 us, launch-bound (2 kernels).
+//     A 16-key bf16 step was tried in registers and spilled 1.3 KB: not kept.
+//   The combine kernel's weights live in a fixed 1024-float shared array (at most 1024 chunks):
+//   compute-sanitizer flagged reads past the dynamically sized one.
 #include <algorithm>
 #include <type_traits>
 
@@ -63,42 +72,64 @@ __device__ __forceinline__ float cap_score(float s, const AttnArgs& a) {
     return s;
 }
 
-// E consecutive elements of type T (E·sizeof(T) bytes, aligned to that size or 16) as floats.
+// E consecutive elements of type T as raw words (E·sizeof(T) bytes, aligned to that size, or to
+// 16 when larger), so that a batch of loads can be issued before any of them is widened.
 template <typename T, int E>
-__device__ __forceinline__ void load_vec(const T* p, float* f) {
-    constexpr int bytes = E * (int)sizeof(T);
-    if constexpr (bytes >= 16) {
+struct RawVec {
+    static constexpr int bytes = E * (int)sizeof(T);
+    static constexpr int words = bytes >= 4 ? bytes / 4 : 1;
+    uint32_t w[words];
+};
+
+template <typename T, int E>
+__device__ __forceinline__ void load_raw(const T* p, RawVec<T, E>& r) {
+    constexpr int bytes = RawVec<T, E>::bytes;
+    if constexpr (bytes % 16 == 0) {
 #pragma unroll
         for (int c = 0; c < bytes / 16; c++) {
-            const uint4 u = *reinterpret_cast<const uint4*>(reinterpret_cast<const char*>(p) + 16 * c);
-            Pack16<T>::unpack(u, f + c * Pack16<T>::n);
+            const uint4 u = reinterpret_cast<const uint4*>(p)[c];
+            r.w[4 * c] = u.x;
+            r.w[4 * c + 1] = u.y;
+            r.w[4 * c + 2] = u.z;
+            r.w[4 * c + 3] = u.w;
         }
-    } else if constexpr (std::is_same<T, float>::value) {
-        if constexpr (E == 2) {
-            const float2 u = *reinterpret_cast<const float2*>(p);
-            f[0] = u.x;
-            f[1] = u.y;
-        } else {
-            f[0] = p[0];
-        }
-    } else {  // bf16 / f16, 2..8 bytes
-        if constexpr (E == 4) {
-            const uint2 u = *reinterpret_cast<const uint2*>(p);
-            const uint4 w = make_uint4(u.x, u.y, 0, 0);
-            float tmp[8];
-            Pack16<T>::unpack(w, tmp);
+    } else if constexpr (bytes == 8) {
+        const uint2 u = *reinterpret_cast<const uint2*>(p);
+        r.w[0] = u.x;
+        r.w[1] = u.y;
+    } else if constexpr (bytes == 4) {
+        r.w[0] = *reinterpret_cast<const uint32_t*>(p);
+    } else {
+        r.w[0] = *reinterpret_cast<const uint16_t*>(p);
+    }
+}
+
+template <typename T, int E>
+__device__ __forceinline__ void zero_raw(RawVec<T, E>& r) {
 #pragma unroll
-            for (int e = 0; e < 4; e++) f[e] = tmp[e];
-        } else if constexpr (E == 2) {
-            const uint32_t u = *reinterpret_cast<const uint32_t*>(p);
-            float tmp[8];
-            Pack16<T>::unpack(make_uint4(u, 0, 0, 0), tmp);
-            f[0] = tmp[0];
-            f[1] = tmp[1];
+    for (int i = 0; i < RawVec<T, E>::words; i++) r.w[i] = 0u;
+}
+
+// Widen to f32 (little-endian: element 2i is the low half of word i for the 16-bit types).
+template <typename T, int E>
+__device__ __forceinline__ void unpack_raw(const RawVec<T, E>& r, float* f) {
+#pragma unroll
+    for (int e = 0; e < E; e++) {
+        if constexpr (std::is_same<T, float>::value) {
+            f[e] = __uint_as_float(r.w[e]);
+        } else if constexpr (std::is_same<T, __nv_bfloat16>::value) {
+            f[e] = __uint_as_float(e % 2 == 0 ? r.w[e / 2] << 16 : r.w[e / 2] & 0xffff0000u);  // bf16 = top half of f32
         } else {
-            f[0] = to_float(p[0]);
+            f[e] = __half2float(__ushort_as_half((unsigned short)(e % 2 == 0 ? r.w[e / 2] & 0xffffu : r.w[e / 2] >> 16)));
         }
     }
+}
+
+template <typename T, int E>
+__device__ __forceinline__ void load_vec(const T* p, float* f) {
+    RawVec<T, E> r;
+    load_raw(p, r);
+    unpack_raw(r, f);
 }
 
 // ---- prefill ---------------------------------------------------------------------------------
@@ -112,22 +143,34 @@ constexpr size_t prefill_smem_bytes() {
 }
 
 // rows [kt, kt + BK) of k or v, head kvh, widened to f32 into dst [BK][D + 4]; zeros past t.
+// Each thread issues its loads four at a time before widening and storing any of them.
 template <int D, int BK, typename KV>
 __device__ __forceinline__ void load_kv_tile(float* dst, const KV* src, int64_t kt, int kvh, const AttnArgs& a) {
     constexpr int VE = 16 / (int)sizeof(KV);  // elements per 16-byte load
     constexpr int LD = D + 4;
-    for (int idx = threadIdx.x; idx < BK * D / VE; idx += kPrefillThreads) {
-        const int r = idx / (D / VE), c = (idx % (D / VE)) * VE;
-        float f[VE];
-        if (kt + r < a.t) {
-            load_vec<KV, VE>(src + (kt + r) * a.kw + (int64_t)kvh * D + c, f);
-        } else {
+    constexpr int PER_THREAD = BK * D / VE / kPrefillThreads, GROUP = 4;
+    static_assert(BK * D / VE % kPrefillThreads == 0 && PER_THREAD % GROUP == 0 || PER_THREAD < GROUP, "tile split");
+    constexpr int G = PER_THREAD < GROUP ? PER_THREAD : GROUP;
 #pragma unroll
-            for (int e = 0; e < VE; e++) f[e] = 0.0f;
+    for (int g0 = 0; g0 < PER_THREAD; g0 += G) {
+        RawVec<KV, VE> raw[G];
+#pragma unroll
+        for (int g = 0; g < G; g++) {
+            const int idx = threadIdx.x + (g0 + g) * kPrefillThreads;
+            const int r = idx / (D / VE), c = (idx % (D / VE)) * VE;
+            if (kt + r < a.t) load_raw<KV, VE>(src + (kt + r) * a.kw + (int64_t)kvh * D + c, raw[g]);
+            else zero_raw(raw[g]);
         }
 #pragma unroll
-        for (int e = 0; e < VE; e += 4)
-            *reinterpret_cast<float4*>(dst + r * LD + c + e) = make_float4(f[e], f[e + 1], f[e + 2], f[e + 3]);
+        for (int g = 0; g < G; g++) {
+            const int idx = threadIdx.x + (g0 + g) * kPrefillThreads;
+            const int r = idx / (D / VE), c = (idx % (D / VE)) * VE;
+            float f[VE];
+            unpack_raw(raw[g], f);
+#pragma unroll
+            for (int e = 0; e < VE; e += 4)
+                *reinterpret_cast<float4*>(dst + r * LD + c + e) = make_float4(f[e], f[e + 1], f[e + 2], f[e + 3]);
+        }
     }
 }
 
@@ -304,12 +347,13 @@ __device__ __forceinline__ float butterfly_sum(float (&s)[KB], int lane) {
 
 // part (n, h, splits, D + 2): per chunk and head, the running max m, the sum l and the unnormalised o.
 template <int D, int G, typename KV>
-__global__ void __launch_bounds__(kDecodeWarps * 32)
+__global__ void __launch_bounds__(kDecodeWarps * 32, 4)  // 4 blocks per SM: the launcher sizes one wave by it
     attn_decode_kernel(float* __restrict__ part, const float* __restrict__ q, const KV* __restrict__ k,
                        const KV* __restrict__ v, AttnArgs a, int64_t span_lo, int64_t chunk, int splits) {
     constexpr int EPL = D / 32;           // dims per lane
     constexpr int KB = EPL >= 8 ? 4 : 8;  // keys per warp step (fewer for d = 256: registers)
     constexpr int LPK = 32 / KB;          // lanes that hold one key's score after the butterfly
+    static_assert(KB >= 2 && KB <= 32 && (KB & (KB - 1)) == 0, "keys per step: a power of two up to 32");
     __shared__ float sm_m[kDecodeWarps][G], sm_l[kDecodeWarps][G];
     __shared__ float sm_o[kDecodeWarps][G][D];
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
@@ -332,16 +376,23 @@ __global__ void __launch_bounds__(kDecodeWarps * 32)
     const KV* vbase = v + (int64_t)kvh * D + lane * EPL;
 
     for (int64_t kb = lo + warp * KB; kb <= hi; kb += kDecodeWarps * KB) {
-        float kf[KB][EPL], vf[KB][EPL];
+        // All 2·KB loads are issued before any is widened: one memory round trip per step.
+        RawVec<KV, EPL> kr[KB], vr[KB];
 #pragma unroll
         for (int j = 0; j < KB; j++) {
             if (kb + j <= hi) {
-                load_vec<KV, EPL>(kbase + (kb + j) * a.kw, kf[j]);
-                load_vec<KV, EPL>(vbase + (kb + j) * a.kw, vf[j]);
+                load_raw<KV, EPL>(kbase + (kb + j) * a.kw, kr[j]);
+                load_raw<KV, EPL>(vbase + (kb + j) * a.kw, vr[j]);
             } else {
-#pragma unroll
-                for (int e = 0; e < EPL; e++) kf[j][e] = vf[j][e] = 0.0f;
+                zero_raw(kr[j]);
+                zero_raw(vr[j]);
             }
+        }
+        float kf[KB][EPL], vf[KB][EPL];
+#pragma unroll
+        for (int j = 0; j < KB; j++) {
+            unpack_raw(kr[j], kf[j]);
+            unpack_raw(vr[j], vf[j]);
         }
         const bool mine_valid = kb + lane / LPK <= hi;
 #pragma unroll
@@ -413,8 +464,10 @@ __global__ void __launch_bounds__(kDecodeWarps * 32)
 }
 
 // out[i, h, :] = Σ_s e^{m_s - M} o_s / Σ_s e^{m_s - M} l_s over the chunks s; one block per (i, h).
+constexpr int kMaxSplits = 1024;
+
 __global__ void attn_combine_kernel(float* __restrict__ out, const float* __restrict__ part, int splits, int D) {
-    extern __shared__ float wgt[];  // splits
+    __shared__ float wgt[kMaxSplits];
     const float* P = part + (int64_t)blockIdx.x * splits * (D + 2);
     float M = -INFINITY;
     for (int s = 0; s < splits; s++) M = fmaxf(M, P[(int64_t)s * (D + 2)]);
@@ -550,13 +603,17 @@ void decode(float* out, const float* q, const void* k, const void* v, const Attn
     const int64_t span = std::max<int64_t>(0, span_hi - span_lo + 1);
     const int G = decode_heads_per_block(a.group, a.head_dim);
     const int64_t head_blocks = a.n * (a.n_heads / G);
-    // Enough chunks for ~4 blocks per SM, but at least 128 keys per chunk (32 per warp).
-    constexpr int64_t kMinChunk = 128;
+    // Enough chunks for ~4 blocks per SM (one wave at the kernels' register use), but at least 64
+    // keys per chunk (two steps of 8 keys per warp).
+    constexpr int64_t kMinChunk = 64;
     int64_t splits = std::max<int64_t>(1, (4 * (int64_t)sm_count() + head_blocks - 1) / head_blocks);
     splits = std::min(splits, std::max<int64_t>(1, (span + kMinChunk - 1) / kMinChunk));
-    const int64_t chunk = std::max<int64_t>(1, (span + splits - 1) / splits);
+    int64_t chunk = std::max<int64_t>(1, (span + splits - 1) / splits);
     splits = std::max<int64_t>(1, (span + chunk - 1) / chunk);
-    if (splits > 65535) fail("attention (cuda decode): ", splits, " chunks is too many");
+    if (splits > kMaxSplits) {  // very long caches: longer chunks, never more than the combine kernel holds
+        chunk = (span + kMaxSplits - 1) / kMaxSplits;
+        splits = (span + chunk - 1) / chunk;
+    }
     const int64_t D = a.head_dim;
     float* part = static_cast<float*>(workspace(kWsAttnPartial, (size_t)(a.n * a.n_heads * splits * (D + 2)) * 4));
     const KV* kk = static_cast<const KV*>(k);
@@ -570,7 +627,7 @@ void decode(float* out, const float* q, const void* k, const void* v, const Attn
         default: fail("attention (cuda decode): head_dim ", a.head_dim, " has no decode kernel (32, 64, 128, 256)");
     }
     check_launch("attention (cuda decode)");
-    attn_combine_kernel<<<(unsigned)(a.n * a.n_heads), 128, (size_t)sp * 4>>>(out, part, sp, a.head_dim);
+    attn_combine_kernel<<<(unsigned)(a.n * a.n_heads), 128>>>(out, part, sp, a.head_dim);
 }
 
 template <typename KV>

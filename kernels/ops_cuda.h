@@ -54,11 +54,12 @@ void attention(float* out, const float* q, const void* k, const void* v, DType k
 // ---- for the benchmark (tools/bench_kernels.cu) --------------------------------------------
 
 // The GEMV's launch shape: output rows per warp, 16-byte loads in flight per row and lane,
-// threads per block. linear() picks one per row count; the benchmark sweeps them.
+// threads per block. linear() uses gemv_default_config (by n, and for n = 1 by whether a warp
+// per output row fits on the GPU at once); the benchmark sweeps the others it was chosen from.
 struct GemvConfig {
-    int rows_per_warp = 1;  // 1, 2 or 4
-    int unroll = 8;         // 2, 4 or 8
-    int threads = 256;      // a multiple of 32, at most 1024
+    int rows_per_warp = 1;     // 1, 2, 4 or 8
+    int unroll = 4;            // 1, 2, 4 or 8
+    int threads = 256;         // a multiple of 32, at most 1024
     bool l2_prefetch = false;  // the weight loads ask L2 for 256-byte blocks (.L2::256B)
 };
 GemvConfig gemv_default_config(int64_t n, int64_t out, DType wt);

@@ -42,7 +42,7 @@ void attention(float*, const float*, const void*, const void*, DType, int64_t, i
                AttentionPath) {
     no_cuda("attention");
 }
-GemvConfig gemv_default_config(int64_t) { return GemvConfig{}; }
+GemvConfig gemv_default_config(int64_t, int64_t, DType) { return GemvConfig{}; }
 void linear_gemv(float*, const float*, const void*, DType, const void*, DType, int64_t, int64_t, int64_t,
                  const GemvConfig&) {
     no_cuda("linear");

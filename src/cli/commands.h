@@ -10,6 +10,7 @@ int cmd_embed(int argc, char** argv);
 int cmd_describe(int argc, char** argv);
 int cmd_logits(int argc, char** argv);
 int cmd_run(int argc, char** argv);
+int cmd_bench(int argc, char** argv);
 
 struct CommandEntry {
     const char* name;
