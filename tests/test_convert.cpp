@@ -292,3 +292,49 @@ TEST_CASE("t2l-convert usage errors", "[convert][cli]") {
     CHECK(t2l_test::run_binary("t2l-convert", "--help", &out) == 0);
     CHECK_THAT(out, Catch::Contains("--encoder"));
 }
+
+TEST_CASE("oracle checkpoints in the public layouts convert bit-identically", "[convert]") {
+    // HF folders (sharded bf16, save_pretrained fp32, single-file bf16 with tied embeddings),
+    // a gte encoder, T2L checkpoints (with the encoder bundled) and a PEFT adapter.
+    struct Src { const char* dir; const char* encoder; const char* kind; };
+    const Src srcs[] = {{"llama/base", "", "model"},          {"mistral/base", "", "model"},
+                        {"gemma/base", "", "model"},          {"gte_encoder", "", "encoder"},
+                        {"llama/t2l_L", "gte_encoder", "t2l"}, {"llama/t2l_S_learnpos", "", "t2l"},
+                        {"llama/t2l_L/generated/desc0", "", "adapter"}};
+    for (const Src& s : srcs) {
+        ScratchDir dir;
+        ConvertOptions o;
+        o.src = t2l_test::fixture(s.dir);
+        o.encoder_dir = s.encoder[0] ? t2l_test::fixture(s.encoder) : "";
+        o.out = dir.file("x.t2l");
+        o.quiet = true;
+        ConvertReport r = convert_checkpoint(o);
+        CHECK(r.kind == s.kind);
+        T2lFile f(o.out);
+        std::vector<TensorView> want;
+        std::unique_ptr<SafetensorsCheckpoint> st;
+        std::unique_ptr<SafetensorsFile> sf;
+        std::unique_ptr<TorchCheckpoint> tc;
+        if (r.kind == "t2l") {
+            tc = std::make_unique<TorchCheckpoint>(o.src + "/hypermod.pt");
+            want = tc->tensors();
+            if (!o.encoder_dir.empty()) {
+                st = std::make_unique<SafetensorsCheckpoint>(o.encoder_dir);
+                for (TensorView t : st->tensors()) {
+                    t.name = "encoder." + t.name;
+                    want.push_back(t);
+                }
+            }
+        } else if (r.kind == "adapter") {
+            sf = std::make_unique<SafetensorsFile>(o.src + "/adapter_model.safetensors");
+            want = sf->tensors();
+        } else {
+            st = std::make_unique<SafetensorsCheckpoint>(o.src);
+            want = st->tensors();
+        }
+        INFO("fixture " << s.dir);
+        require_same_tensors(f, want);
+        CHECK(f.verify() == -1);
+        std::printf("convert %-28s %-7s %3zu tensors, bit-identical\n", s.dir, s.kind, want.size());
+    }
+}
