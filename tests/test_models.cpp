@@ -19,6 +19,7 @@
 #include "models/sampler.h"
 #include "models/t2l_pipeline.h"
 #include "test_util.h"
+#include "gpu.h"
 #include "tokenizer/tokenizer.h"
 
 using namespace t2l;
@@ -279,8 +280,8 @@ TEST_CASE("t2l describe: PEFT, .t2l and GGUF outputs, bit-identical on repeated 
     const std::string t2l = converted("llama/t2l_L", "gte_encoder");
     const std::string desc = "\"Answer multiple-choice science questions\"";
     std::string out;
-    REQUIRE(t2l_test::run_binary("t2l", "describe " + desc + " --t2l " + t2l + " -o " + dir.file("a") + " -q", &out) == 0);
-    REQUIRE(t2l_test::run_binary("t2l", "describe " + desc + " --t2l " + t2l + " -o " + dir.file("b") + " -q", &out) == 0);
+    REQUIRE(t2l_test::run_binary("t2l", "describe " + desc + " --device cpu --t2l " + t2l + " -o " + dir.file("a") + " -q", &out) == 0);
+    REQUIRE(t2l_test::run_binary("t2l", "describe " + desc + " --device cpu --t2l " + t2l + " -o " + dir.file("b") + " -q", &out) == 0);
     const std::string a = t2l_test::read_bytes(dir.file("a/adapter_model.safetensors"));
     CHECK(a.size() > 1000);
     CHECK(a == t2l_test::read_bytes(dir.file("b/adapter_model.safetensors")));
@@ -290,7 +291,7 @@ TEST_CASE("t2l describe: PEFT, .t2l and GGUF outputs, bit-identical on repeated 
     CHECK(st.metadata().at("t2l.description").as_string() == "Answer multiple-choice science questions.");
     CHECK(json::parse(st.metadata().at("t2l.task_embedding").as_string(), "emb").array.size() == 64);
     // .t2l adapter: same tensors.
-    REQUIRE(t2l_test::run_binary("t2l", "describe " + desc + " --t2l " + t2l + " --format t2l -o " + dir.file("a.t2l") + " -q", &out) == 0);
+    REQUIRE(t2l_test::run_binary("t2l", "describe " + desc + " --device cpu --t2l " + t2l + " --format t2l -o " + dir.file("a.t2l") + " -q", &out) == 0);
     LoraAdapter from_t2l = load_adapter(dir.file("a.t2l")), from_peft = load_adapter(dir.file("a"));
     REQUIRE(from_t2l.modules.size() == from_peft.modules.size());
     for (size_t i = 0; i < from_t2l.modules.size(); i++)
@@ -303,7 +304,7 @@ TEST_CASE("t2l describe: PEFT, .t2l and GGUF outputs, bit-identical on repeated 
     CHECK(t2l_test::path_exists(dir.file("a.gguf")));
     // Batch: one adapter per line, the same as one at a time.
     t2l_test::write_bytes(dir.file("descs.txt"), "Answer multiple-choice science questions\nTranslate English to French\n");
-    REQUIRE(t2l_test::run_binary("t2l", "describe --batch " + dir.file("descs.txt") + " --t2l " + t2l + " -o " + dir.file("batch") + " -q", &out) == 0);
+    REQUIRE(t2l_test::run_binary("t2l", "describe --device cpu --batch " + dir.file("descs.txt") + " --t2l " + t2l + " -o " + dir.file("batch") + " -q", &out) == 0);
     CHECK(t2l_test::read_bytes(dir.file("batch/0000/adapter_model.safetensors")) == a);
     CHECK(t2l_test::path_exists(dir.file("batch/0001/adapter_config.json")));
     // Errors: one line, no output.
@@ -325,4 +326,62 @@ TEST_CASE("t2l run generates with a described adapter and reports speed", "[mode
     T2lFile f(base);
     Decoder model(f);
     CHECK(greedy(model, ids, 16) == ids_of(exp.find("plain.greedy_ids")));
+}
+
+// ---------------------------------------------------------------------------------------------
+// The same models on the GPU: weights in their stored dtype, f32 activations, bf16 tensor-core
+// GEMMs for prompts (x rounded to bf16), so the tolerances are wider than the CPU path's.
+
+TEST_CASE("CUDA: encoder, hypernetwork and decoders against the oracle", "[cuda][models]") {
+    const GpuInfo& g = gpu_info();
+    if (!g.available) T2L_SKIP(g.reason);
+    {
+        T2lFile f(converted("gte_encoder"));
+        TextEncoder enc(f, "", Device::CUDA);
+        SafetensorsFile exp(t2l_test::fixture("gte_encoder/expected.safetensors"));
+        for (const char* c : {"desc0", "cjk", "long", "truncated"}) {
+            const std::string cs = c;
+            const std::vector<int32_t> ids = ids_of(exp.find(cs + ".input_ids"));
+            const std::vector<float> emb = enc.task_embedding(ids), want = floats_of(exp.find(cs + ".task_emb"));
+            const double err = max_abs_diff(emb.data(), want.data(), want.size());
+            std::printf("cuda encoder %-9s %5zu tokens: task embedding max abs error %.2e\n", c, ids.size(), err);
+            CHECK(err < 2e-2);
+        }
+    }
+    for (const char* fam : {"llama", "mistral", "gemma"}) {
+        const std::string family = fam;
+        T2lFile f(converted(family + "/base"));
+        Decoder model(f, Device::CUDA);
+        SafetensorsFile exp(t2l_test::fixture(family + "/expected.safetensors"));
+        const int64_t V = model.config().vocab;
+        for (const char* c : {"chat", "plain"}) {
+            const std::string cs = c;
+            const std::vector<int32_t> ids = ids_of(exp.find(cs + ".input_ids"));
+            KVCache cache = model.new_cache((int64_t)ids.size() + 16);
+            Tensor logits = model.forward(ids, cache, true);
+            const double err = logits_error(logits, exp, cs, V);
+            // Decode path (n = 1 per step, GEMV): continue greedily and compare with the oracle.
+            const std::vector<int32_t> want = ids_of(exp.find(cs + ".greedy_ids"));
+            const std::vector<int32_t> got = greedy(model, ids, (int)want.size());
+            size_t same = 0;
+            while (same < want.size() && got[same] == want[same]) same++;
+            std::printf("cuda %-7s %-5s: max abs logit error %.2e, greedy agrees for %zu of %zu tokens\n", fam, c, err, same, want.size());
+            CHECK(err < 0.25);
+            CHECK(same >= 4);
+        }
+    }
+    {
+        T2lPipeline pipe(converted("llama/t2l_M", "gte_encoder"), "", Device::CUDA);
+        SafetensorsFile exp(t2l_test::fixture("llama/t2l_M/expected.safetensors"));
+        SafetensorsFile gen(t2l_test::fixture("llama/t2l_M/generated/desc0/adapter_model.safetensors"));
+        LoraAdapter a = pipe.generate({floats_of(exp.find("desc0.task_emb"))})[0];
+        double err = 0;
+        for (const auto& m : a.modules)
+            for (char which : {'A', 'B'}) {
+                const std::vector<float> w = floats_of(gen.find(peft_key(m.layer, m.module, which)));
+                err = std::max(err, max_abs_diff((which == 'A' ? m.A : m.B).f32(), w.data(), w.size()));
+            }
+        std::printf("cuda hypernetwork (M variant): LoRA max abs error %.2e\n", err);
+        CHECK(err < 1e-4);
+    }
 }

@@ -9,6 +9,7 @@
 
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "cli/t2l_inputs.h"
 #include "common.h"
 #include "format/t2l_file.h"
 #include "models/decoder.h"
@@ -34,6 +35,7 @@ const CommandSpec kSpec = {
         {"--runs", nullptr, FlagType::Int, "5", "N", "repetitions (describe)"},
         {"--prompt-tokens", nullptr, FlagType::Int, "128", "N", "prompt length (decode)"},
         {"--gen-tokens", nullptr, FlagType::Int, "64", "N", "tokens to generate (decode)"},
+        {"--device", nullptr, FlagType::String, "auto", "DEV", "cpu, cuda or auto"},
     },
     1,
     1,
@@ -91,7 +93,7 @@ int cmd_bench(int argc, char** argv) {
     } else if (what == "describe") {
         if (!args.has("t2l")) fail("t2l bench describe: needs --t2l T2L.t2l");
         auto t_load = Clock::now();
-        T2lPipeline pipe(args.str("t2l"), args.str("encoder"));
+        T2lPipeline pipe(args.str("t2l"), args.str("encoder"), resolve_device(args.str("device")));
         const double load_s = seconds_since(t_load);
         const std::string desc = "Answer multiple-choice questions about physics, chemistry and biology.";
         std::vector<double> times;
@@ -108,7 +110,7 @@ int cmd_bench(int argc, char** argv) {
     } else if (what == "decode") {
         if (!args.has("model")) fail("t2l bench decode: needs -m MODEL.t2l");
         T2lFile f(args.str("model"));
-        Decoder model(f);
+        Decoder model(f, resolve_device(args.str("device")));
         const int64_t np = args.integer("prompt-tokens"), ng = args.integer("gen-tokens");
         if (np < 1 || ng < 1) fail("t2l bench decode: token counts must be positive");
         std::vector<int32_t> prompt((size_t)np);

@@ -36,6 +36,7 @@ const CommandSpec kSpec = {
         {"--base", nullptr, FlagType::String, nullptr, "BASE.t2l", "gguf: the base model (architecture, head counts)"},
         {"--batch", nullptr, FlagType::String, nullptr, "FILE", "one description per line; one adapter each"},
         {"--ids", nullptr, FlagType::String, nullptr, "1,2,3", "use these encoder token ids for the description"},
+        {"--device", nullptr, FlagType::String, "auto", "DEV", "cpu, cuda or auto (the GPU when there is one)"},
         {"--quiet", "-q", FlagType::Bool, nullptr, nullptr, "print nothing on success"},
     },
     0,
@@ -110,7 +111,7 @@ int cmd_describe(int argc, char** argv) {
 
     const std::string t2l_path = args.str("t2l");
     if (!args.has("t2l") && !quiet) std::fprintf(stderr, "t2l describe: using the default hypernetwork %s\n", kDefaultT2l);
-    T2lPipeline pipeline(t2l_path, args.str("encoder"));
+    T2lPipeline pipeline(t2l_path, args.str("encoder"), resolve_device(args.str("device")));
 
     // Embed every description, then run the hypernetwork once for all of them.
     std::vector<std::string> texts;

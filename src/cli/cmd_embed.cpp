@@ -22,6 +22,7 @@ const CommandSpec kSpec = {
         {"--encoder", nullptr, FlagType::String, nullptr, "ENC.t2l", "text encoder (or T2L file with one bundled)"},
         {"--ids", nullptr, FlagType::String, nullptr, "1,2,3", "embed these token ids instead of tokenizing text"},
         {"--json", nullptr, FlagType::Bool, nullptr, nullptr, "print {\"text\", \"ids\", \"embedding\"} as JSON"},
+        {"--device", nullptr, FlagType::String, "auto", "DEV", "cpu, cuda or auto"},
     },
     0,
     1,
@@ -35,7 +36,7 @@ int cmd_embed(int argc, char** argv) {
     if (enc_path.empty()) fail("t2l embed: --encoder ENC.t2l is required");
     T2lFile file(enc_path);
     const std::string prefix = encoder_prefix(file);
-    TextEncoder encoder(file, prefix);
+    TextEncoder encoder(file, prefix, resolve_device(args.str("device")));
 
     std::string text;
     std::vector<int32_t> ids;

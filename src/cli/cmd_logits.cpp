@@ -28,6 +28,7 @@ const CommandSpec kSpec = {
         {"--tokens", nullptr, FlagType::String, nullptr, "1,2,3", "token ids"},
         {"--json", nullptr, FlagType::Bool, nullptr, nullptr, "print all logits as JSON"},
         {"--out", nullptr, FlagType::String, nullptr, "FILE", "write the logits to a safetensors file"},
+        {"--device", nullptr, FlagType::String, "auto", "DEV", "cpu, cuda or auto"},
     },
     0,
     0,
@@ -40,7 +41,7 @@ int cmd_logits(int argc, char** argv) {
     if (args.str("model").empty()) fail("t2l logits: -m BASE.t2l is required");
     if (args.str("tokens").empty()) fail("t2l logits: --tokens is required");
     T2lFile file(args.str("model"));
-    Decoder model(file);
+    Decoder model(file, resolve_device(args.str("device")));
     LoraAdapter adapter;
     if (args.has("lora")) {
         adapter = load_adapter(args.str("lora"));

@@ -8,6 +8,7 @@
 
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "cli/t2l_inputs.h"
 #include "common.h"
 #include "format/t2l_file.h"
 #include "gpu.h"
@@ -100,9 +101,7 @@ void generate(const Decoder& model, KVCache& cache, const Tokenizer& tok, Sample
 int cmd_run(int argc, char** argv) {
     Args args;
     if (!parse_args("t2l", kSpec, argc, argv, &args)) return 0;
-    const std::string device = args.str("device");
-    if (device != "auto" && device != "cpu" && device != "cuda") fail("--device: '", device, "' is not cpu, cuda or auto");
-    if (device == "cuda") fail("--device cuda: the CUDA decoder is not built yet; use --device cpu");
+    const Device device = resolve_device(args.str("device"));
     if (args.has("lora") && args.has("describe")) fail("t2l run: give --lora or --describe, not both");
     if (!args.has("prompt") && !args.flag("chat")) fail("t2l run: give a prompt with -p, or --chat");
     const int64_t max_new = args.integer("n-tokens");
@@ -110,7 +109,7 @@ int cmd_run(int argc, char** argv) {
     if (!args.has("model")) std::fprintf(stderr, "t2l run: using the default model %s\n", kDefaultModel);
 
     T2lFile file(args.str("model"));
-    Decoder model(file);
+    Decoder model(file, device);
     const Tokenizer tok = Tokenizer::from_t2l(file);
     LoraAdapter adapter;
     if (args.has("lora")) {
@@ -118,7 +117,7 @@ int cmd_run(int argc, char** argv) {
     } else if (args.has("describe")) {
         if (!args.has("t2l")) std::fprintf(stderr, "t2l run: using the default hypernetwork %s\n", kDefaultT2l);
         auto t0 = std::chrono::steady_clock::now();
-        T2lPipeline pipeline(args.str("t2l"), args.str("encoder"));
+        T2lPipeline pipeline(args.str("t2l"), args.str("encoder"), device);
         adapter = pipeline.describe({args.str("describe")})[0].adapter;
         std::fprintf(stderr, "t2l run: adapter generated in %.1f ms\n",
                      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());

@@ -5,6 +5,7 @@
 #include <cstdlib>
 
 #include "common.h"
+#include "gpu.h"
 #include "models/t2l_pipeline.h"
 #include "tokenizer/tokenizer.h"
 
@@ -24,6 +25,16 @@ std::vector<int32_t> tokenize_for_encoder(const T2lFile& file, const std::string
     EncodeOptions opt;
     opt.max_length = kEncoderMaxTokens;
     return Tokenizer::from_t2l(file, prefix).encode(text, opt);
+}
+
+Device resolve_device(const std::string& choice) {
+    if (choice == "cpu") return Device::CPU;
+    if (choice == "cuda") {
+        if (!gpu_info().available) fail("--device cuda: ", gpu_info().reason);
+        return Device::CUDA;
+    }
+    if (choice == "auto") return gpu_info().available ? Device::CUDA : Device::CPU;
+    fail("--device: '", choice, "' is not cpu, cuda or auto");
 }
 
 std::vector<int32_t> parse_id_list(const std::string& s, const std::string& what) {

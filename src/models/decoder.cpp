@@ -104,7 +104,7 @@ DecoderConfig DecoderConfig::from_json(const json::Value& cfg, const json::Value
     return c;
 }
 
-Decoder::Decoder(const T2lFile& file) : w_(file, "") {
+Decoder::Decoder(const T2lFile& file, Device device) : w_(file, "", device) {
     const MetaValue* gen = file.find_meta("hf.generation_config");
     json::Value gen_json = gen ? file.meta_json("hf.generation_config") : json::Value();
     cfg_ = DecoderConfig::from_json(file.meta_json("hf.config"), gen ? &gen_json : nullptr, file.path() + " hf.config");
@@ -183,10 +183,11 @@ void Decoder::set_adapter(const LoraAdapter* adapter, bool merged, double scale_
             fail("adapter: layer ", m.layer, " ", m.module, ": A ", shape_string(m.A.shape), " and B ", shape_string(m.B.shape),
                  " do not fit the weight ", shape_string(w->shape));
         if (!merged) {
-            lora_[(size_t)m.layer].push_back({m.module, LoraRef{m.A, m.B, s}});
+            lora_[(size_t)m.layer].push_back({m.module, LoraRef{m.A.to(device()), m.B.to(device()), s}});
         } else {
-            // W' = W + s * B A, kept as an f32 copy of this one weight.
-            Tensor wm = w->to_dtype(DType::F32);
+            // W' = W + s * B A, kept as an f32 copy of this one weight (computed on the host).
+            Tensor wm = w_.get_host(cat("model.layers.", m.layer, ".", projection_parent(m.module), ".", m.module, ".weight"))
+                            .to_dtype(DType::F32);
             const int64_t out = w->dim(0), in = w->dim(1), r = m.A.dim(0);
             const float* A = m.A.f32();
             const float* B = m.B.f32();
@@ -196,7 +197,7 @@ void Decoder::set_adapter(const LoraAdapter* adapter, bool merged, double scale_
                     const float c = s * B[o * r + k];
                     for (int64_t i = 0; i < in; i++) W[o * in + i] += c * A[k * in + i];
                 }
-            merged_[(size_t)m.layer].push_back({m.module, wm});
+            merged_[(size_t)m.layer].push_back({m.module, wm.to(device())});
         }
     }
 }
@@ -206,8 +207,8 @@ KVCache Decoder::new_cache(int64_t capacity) const {
     c.capacity = capacity;
     const int64_t kd = (int64_t)cfg_.n_kv_heads * cfg_.head_dim;
     for (int i = 0; i < cfg_.n_layers; i++) {
-        c.k.push_back(Tensor::zeros({capacity, kd}));
-        c.v.push_back(Tensor::zeros({capacity, kd}));
+        c.k.push_back(Tensor::zeros({capacity, kd}, DType::F32, device()));
+        c.v.push_back(Tensor::zeros({capacity, kd}, DType::F32, device()));
     }
     return c;
 }
@@ -221,9 +222,9 @@ void Decoder::project(Tensor& y, const Tensor& x, const Tensor& w, int layer, co
         if (lr.first != module) continue;
         // Unmerged LoRA: y += s * B (A x), never forming the (out, in) product.
         const int64_t n = x.numel() / x.dim(-1);
-        Tensor t = Tensor::empty({n, lr.second.A.dim(0)});
+        Tensor t = Tensor::empty({n, lr.second.A.dim(0)}, DType::F32, device());
         linear(t, x, lr.second.A);
-        Tensor d = Tensor::empty(y.shape);
+        Tensor d = Tensor::empty(y.shape, DType::F32, device());
         linear(d, t, lr.second.B);
         scale_(d, lr.second.scale);
         add_(y, d);
@@ -232,14 +233,15 @@ void Decoder::project(Tensor& y, const Tensor& x, const Tensor& w, int layer, co
 
 void Decoder::rope_tables(int64_t pos0, int64_t n, Tensor* cos, Tensor* sin) const {
     const int64_t half = cfg_.head_dim / 2;
-    *cos = Tensor::empty({n, half});
-    *sin = Tensor::empty({n, half});
+    Tensor c = Tensor::empty({n, half}), s = Tensor::empty({n, half});
     for (int64_t i = 0; i < n; i++)
         for (int64_t j = 0; j < half; j++) {
             const float angle = (float)(pos0 + i) * inv_freq_[(size_t)j];  // f32 product, as HF
-            cos->f32()[i * half + j] = (float)std::cos((double)angle);
-            sin->f32()[i * half + j] = (float)std::sin((double)angle);
+            c.f32()[i * half + j] = (float)std::cos((double)angle);
+            s.f32()[i * half + j] = (float)std::sin((double)angle);
         }
+    *cos = c.to(device());
+    *sin = s.to(device());
 }
 
 Tensor Decoder::forward(const std::vector<int32_t>& tokens, KVCache& cache, bool all_logits,
@@ -250,7 +252,9 @@ Tensor Decoder::forward(const std::vector<int32_t>& tokens, KVCache& cache, bool
     if (pos0 + n > cache.capacity) fail("decoder: ", pos0 + n, " tokens exceed the KV cache capacity of ", cache.capacity);
     const int64_t qd = (int64_t)cfg_.n_heads * cfg_.head_dim, kd = (int64_t)cfg_.n_kv_heads * cfg_.head_dim;
 
-    Tensor x = Tensor::empty({n, H});
+    const Device dev = device();
+    auto empty = [&](std::vector<int64_t> shape) { return Tensor::empty(std::move(shape), DType::F32, dev); };
+    Tensor x = empty({n, H});
     embedding(x, embed_, tokens.data(), n);
     if (cfg_.scale_embeddings) {
         // Gemma multiplies by sqrt(hidden) rounded to the model's dtype (HF builds it as a tensor
@@ -264,9 +268,9 @@ Tensor Decoder::forward(const std::vector<int32_t>& tokens, KVCache& cache, bool
 
     Tensor cos, sin;
     rope_tables(pos0, n, &cos, &sin);
-    Tensor h = Tensor::empty({n, H}), q = Tensor::empty({n, qd}), k = Tensor::empty({n, kd}), v = Tensor::empty({n, kd});
-    Tensor ctx = Tensor::empty({n, qd}), o = Tensor::empty({n, H});
-    Tensor g = Tensor::empty({n, I}), u = Tensor::empty({n, I}), dn = Tensor::empty({n, H});
+    Tensor h = empty({n, H}), q = empty({n, qd}), k = empty({n, kd}), v = empty({n, kd});
+    Tensor ctx = empty({n, qd}), o = empty({n, H});
+    Tensor g = empty({n, I}), u = empty({n, I}), dn = empty({n, H});
     for (int l = 0; l < cfg_.n_layers; l++) {
         const Layer& L = layers_[(size_t)l];
         // Attention block.
@@ -276,8 +280,8 @@ Tensor Decoder::forward(const std::vector<int32_t>& tokens, KVCache& cache, bool
         project(v, h, L.v, l, "v_proj");
         rope_(q, cfg_.n_heads, cfg_.head_dim, cos, sin);
         rope_(k, cfg_.n_kv_heads, cfg_.head_dim, cos, sin);
-        std::memcpy(cache.k[(size_t)l].f32() + pos0 * kd, k.f32(), (size_t)(n * kd) * 4);
-        std::memcpy(cache.v[(size_t)l].f32() + pos0 * kd, v.f32(), (size_t)(n * kd) * 4);
+        copy_rows(cache.k[(size_t)l], pos0, k);
+        copy_rows(cache.v[(size_t)l], pos0, v);
         AttentionParams ap;
         ap.n_heads = cfg_.n_heads;
         ap.n_kv_heads = cfg_.n_kv_heads;
@@ -307,11 +311,12 @@ Tensor Decoder::forward(const std::vector<int32_t>& tokens, KVCache& cache, bool
     cache.length = pos0 + n;
 
     Tensor last = all_logits ? x : x.rows(n - 1, n);
-    Tensor normed = Tensor::empty(last.shape);
+    Tensor normed = empty(last.shape);
     rms_norm(normed, last, final_norm_, cfg_.rms_eps, cfg_.norm_plus_one);
-    Tensor logits = Tensor::empty({normed.dim(0), (int64_t)cfg_.vocab});
+    Tensor logits = empty({normed.dim(0), (int64_t)cfg_.vocab});
     linear(logits, normed, lm_head_);
     if (cfg_.final_softcap > 0) softcap_(logits, cfg_.final_softcap);
+    logits = logits.on(Device::CPU);
     return all_logits ? logits : logits.reshape({(int64_t)cfg_.vocab});
 }
 

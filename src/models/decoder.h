@@ -56,8 +56,11 @@ struct KVCache {
 
 class Decoder {
 public:
-    explicit Decoder(const T2lFile& file);
+    // On CUDA every weight is copied to the GPU once (in its stored dtype), the KV cache and
+    // activations live there, and only the logits come back.
+    explicit Decoder(const T2lFile& file, Device device = Device::CPU);
     const DecoderConfig& config() const { return cfg_; }
+    Device device() const { return w_.device(); }
 
     // Adapters: unmerged (y = W x + s B A x at every step) or merged (W' = W + s B A, f32 copies
     // of the touched weights). Switching adapters never reloads the base weights.
@@ -65,7 +68,7 @@ public:
 
     KVCache new_cache(int64_t capacity) const;
     // Runs tokens through the model after what the cache already holds; returns the logits of
-    // the last token (vocab) or, when all_logits, of every token (n, vocab).
+    // the last token (vocab) or, when all_logits, of every token (n, vocab), as a CPU tensor.
     Tensor forward(const std::vector<int32_t>& tokens, KVCache& cache, bool all_logits = false,
                    std::vector<Tensor>* hidden_states = nullptr) const;
 

@@ -61,7 +61,7 @@ EncoderConfig EncoderConfig::from_json(const json::Value& cfg, const std::string
     return c;
 }
 
-TextEncoder::TextEncoder(const T2lFile& file, const std::string& prefix) : w_(file, prefix) {
+TextEncoder::TextEncoder(const T2lFile& file, const std::string& prefix, Device device) : w_(file, prefix, device) {
     const std::string cfg_key = prefix + "hf.config";
     cfg_ = EncoderConfig::from_json(file.meta_json(cfg_key), file.path() + " " + cfg_key);
     const int64_t H = cfg_.hidden, I = cfg_.intermediate;
@@ -74,13 +74,17 @@ TextEncoder::TextEncoder(const T2lFile& file, const std::string& prefix) : w_(fi
         const std::string p = cat("encoder.layer.", i, ".");
         Layer L;
         if (cfg_.arch == "new") {
-            L.qkv_w = w_.get(p + "attention.qkv_proj.weight", {3 * H, H});
-            L.qkv_b = w_.get(p + "attention.qkv_proj.bias", {3 * H});
+            const Tensor qkv_w = w_.get(p + "attention.qkv_proj.weight", {3 * H, H});  // rows: q | k | v
+            const Tensor qkv_b = w_.get(p + "attention.qkv_proj.bias", {3 * H});
+            L.q_w = qkv_w.rows(0, H), L.k_w = qkv_w.rows(H, 2 * H), L.v_w = qkv_w.rows(2 * H, 3 * H);
+            L.q_b = qkv_b.rows(0, H), L.k_b = qkv_b.rows(H, 2 * H), L.v_b = qkv_b.rows(2 * H, 3 * H);
             L.o_w = w_.get(p + "attention.o_proj.weight", {H, H});
             L.o_b = w_.get(p + "attention.o_proj.bias", {H});
             L.attn_ln_w = w_.get(p + "attn_ln.weight", {H});
             L.attn_ln_b = w_.get(p + "attn_ln.bias", {H});
-            L.up_gate_w = w_.get(p + "mlp.up_gate_proj.weight", {2 * I, H});
+            const Tensor up_gate = w_.get(p + "mlp.up_gate_proj.weight", {2 * I, H});  // rows: up | gate
+            L.up_w = up_gate.rows(0, I);
+            L.gate_w = up_gate.rows(I, 2 * I);
             L.down_w = w_.get(p + "mlp.down_proj.weight", {H, I});
             L.down_b = w_.get(p + "mlp.down_proj.bias", {H});
             L.mlp_ln_w = w_.get(p + "mlp_ln.weight", {H});
@@ -123,33 +127,36 @@ TextEncoder::TextEncoder(const T2lFile& file, const std::string& prefix) : w_(fi
 
 void TextEncoder::rope_tables(int64_t n, Tensor* cos, Tensor* sin) const {
     const int64_t half = cfg_.head_dim / 2;
-    *cos = Tensor::empty({n, half});
-    *sin = Tensor::empty({n, half});
+    Tensor c = Tensor::empty({n, half}), s = Tensor::empty({n, half});
     for (int64_t i = 0; i < n; i++)
         for (int64_t j = 0; j < half; j++) {
             const float angle = (float)i * inv_freq_[(size_t)j];  // f32 product, then cos/sin of it
-            cos->f32()[i * half + j] = (float)std::cos((double)angle);
-            sin->f32()[i * half + j] = (float)std::sin((double)angle);
+            c.f32()[i * half + j] = (float)std::cos((double)angle);
+            s.f32()[i * half + j] = (float)std::sin((double)angle);
         }
+    *cos = c.to(device());
+    *sin = s.to(device());
 }
 
 Tensor TextEncoder::forward(const std::vector<int32_t>& ids, std::vector<Tensor>* layers) const {
     const int64_t n = (int64_t)ids.size(), H = cfg_.hidden, I = cfg_.intermediate;
+    const Device dev = device();
     if (n == 0) fail("encoder: no tokens to encode");
     if (cfg_.arch == "bert" && n > cfg_.max_positions)
         fail("encoder: ", n, " tokens exceed the model's ", cfg_.max_positions, " positions");
+    auto empty = [&](std::vector<int64_t> shape) { return Tensor::empty(std::move(shape), DType::F32, dev); };
 
     // Embeddings: word + token type 0 (+ absolute position for BERT), then LayerNorm.
-    Tensor x = Tensor::empty({n, H});
+    Tensor x = empty({n, H});
     embedding(x, word_emb_, ids.data(), n);
     if (type_emb_.defined() && cfg_.type_vocab > 0) {
-        Tensor t = Tensor::empty({n, H});
+        Tensor t = empty({n, H});
         std::vector<int32_t> zeros((size_t)n, 0);
         embedding(t, type_emb_, zeros.data(), n);
         add_(x, t);
     }
     if (cfg_.arch == "bert") {
-        Tensor pe = Tensor::empty({n, H});
+        Tensor pe = empty({n, H});
         std::vector<int32_t> pos((size_t)n);
         for (int64_t i = 0; i < n; i++) pos[(size_t)i] = (int32_t)i;
         embedding(pe, pos_emb_, pos.data(), n);
@@ -166,27 +173,16 @@ Tensor TextEncoder::forward(const std::vector<int32_t>& ids, std::vector<Tensor>
     ap.scale = 1.0f / std::sqrt((float)cfg_.head_dim);
     ap.causal = false;  // an encoder sees the whole sequence
 
-    Tensor q = Tensor::empty({n, H}), k = Tensor::empty({n, H}), v = Tensor::empty({n, H});
-    Tensor ctx = Tensor::empty({n, H}), attn = Tensor::empty({n, H}), mlp = Tensor::empty({n, H});
-    Tensor qkv = cfg_.arch == "new" ? Tensor::empty({n, 3 * H}) : Tensor();
-    Tensor up_gate = Tensor::empty({n, cfg_.arch == "new" ? 2 * I : I});
-    Tensor act = Tensor::empty({n, I});
+    Tensor q = empty({n, H}), k = empty({n, H}), v = empty({n, H});
+    Tensor ctx = empty({n, H}), attn = empty({n, H}), mlp = empty({n, H});
+    Tensor up = empty({n, I}), gate = empty({n, I});
     for (const Layer& L : layers_) {
-        if (cfg_.arch == "new") {
-            linear(qkv, x, L.qkv_w, &L.qkv_b);  // (n, 3H): q | k | v
-            const float* src = qkv.f32();
-            for (int64_t i = 0; i < n; i++)
-                for (int64_t j = 0; j < H; j++) {
-                    q.f32()[i * H + j] = src[i * 3 * H + j];
-                    k.f32()[i * H + j] = src[i * 3 * H + H + j];
-                    v.f32()[i * H + j] = src[i * 3 * H + 2 * H + j];
-                }
+        linear(q, x, L.q_w, &L.q_b);
+        linear(k, x, L.k_w, &L.k_b);
+        linear(v, x, L.v_w, &L.v_b);
+        if (cfg_.arch == "new") {  // gte: rotary positions on q and k
             rope_(q, cfg_.n_heads, cfg_.head_dim, cos, sin);
             rope_(k, cfg_.n_heads, cfg_.head_dim, cos, sin);
-        } else {
-            linear(q, x, L.q_w, &L.q_b);
-            linear(k, x, L.k_w, &L.k_b);
-            linear(v, x, L.v_w, &L.v_b);
         }
         attention(ctx, q, k, v, ap);
         linear(attn, ctx, L.o_w, &L.o_b);
@@ -194,18 +190,15 @@ Tensor TextEncoder::forward(const std::vector<int32_t>& ids, std::vector<Tensor>
         layer_norm(x, attn, L.attn_ln_w, L.attn_ln_b, cfg_.ln_eps);
 
         if (cfg_.arch == "new") {
-            linear(up_gate, x, L.up_gate_w);                 // (n, 2I): up | gate
-            const float* ug = up_gate.f32();
-            for (int64_t i = 0; i < n; i++)
-                for (int64_t j = 0; j < I; j++) act.f32()[i * I + j] = ug[i * 2 * I + I + j];  // gate
-            gelu_erf_(act);
-            for (int64_t i = 0; i < n; i++)
-                for (int64_t j = 0; j < I; j++) act.f32()[i * I + j] *= ug[i * 2 * I + j];      // * up
+            linear(up, x, L.up_w);                           // gated: down(gelu(gate) * up)
+            linear(gate, x, L.gate_w);
+            gelu_erf_(gate);
+            mul_(gate, up);
         } else {
-            linear(act, x, L.up_w, &L.up_b);
-            gelu_erf_(act);
+            linear(gate, x, L.up_w, &L.up_b);                // plain: down(gelu(up))
+            gelu_erf_(gate);
         }
-        linear(mlp, act, L.down_w, &L.down_b);
+        linear(mlp, gate, L.down_w, &L.down_b);
         add_(mlp, x);                                        // post-norm: LN(x + mlp(x))
         layer_norm(x, mlp, L.mlp_ln_w, L.mlp_ln_b, cfg_.ln_eps);
         if (layers) layers->push_back(x.to(Device::CPU));
@@ -214,7 +207,7 @@ Tensor TextEncoder::forward(const std::vector<int32_t>& ids, std::vector<Tensor>
 }
 
 std::vector<float> TextEncoder::task_embedding(const std::vector<int32_t>& ids) const {
-    Tensor h = forward(ids);
+    const Tensor h = forward(ids).rows(0, 1).to(Device::CPU);  // the [CLS] row
     const int64_t H = cfg_.hidden;
     std::vector<float> cls(h.f32(), h.f32() + H);
     double ss = 0;

@@ -31,12 +31,15 @@ struct EncoderConfig {
 
 class TextEncoder {
 public:
-    // prefix "" for an encoder .t2l, "encoder." for one bundled in a T2L file.
-    TextEncoder(const T2lFile& file, const std::string& prefix);
+    // prefix "" for an encoder .t2l, "encoder." for one bundled in a T2L file. On CUDA the
+    // weights are copied to the GPU once and every activation stays there.
+    TextEncoder(const T2lFile& file, const std::string& prefix, Device device = Device::CPU);
+    Device device() const { return w_.device(); }
     const EncoderConfig& config() const { return cfg_; }
 
-    // Hidden states of every token after the last layer: (n, hidden). When `layers` is given it
-    // receives the embedding output and each layer's output (n_layers + 1 tensors).
+    // Hidden states of every token after the last layer: (n, hidden), on the encoder's device.
+    // When `layers` is given it receives the embedding output and each layer's output
+    // (n_layers + 1 CPU tensors).
     Tensor forward(const std::vector<int32_t>& ids, std::vector<Tensor>* layers = nullptr) const;
 
     // T2L's task embedding: CLS / max(||CLS||, 1e-12) * sqrt(hidden).
@@ -44,9 +47,10 @@ public:
 
 private:
     struct Layer {
-        Tensor qkv_w, qkv_b, q_w, q_b, k_w, k_b, v_w, v_b;  // "new": packed qkv; "bert": separate
-        Tensor o_w, o_b, attn_ln_w, attn_ln_b;
-        Tensor up_gate_w, up_w, up_b, down_w, down_b, mlp_ln_w, mlp_ln_b;
+        // "new" packs q|k|v into one (3H, H) weight and up|gate into one (2I, H): these are row
+        // views of the packed tensors, so both architectures run the same projections.
+        Tensor q_w, q_b, k_w, k_b, v_w, v_b, o_w, o_b, attn_ln_w, attn_ln_b;
+        Tensor gate_w, up_w, up_b, down_w, down_b, mlp_ln_w, mlp_ln_b;  // gate_w: "new" only (gated MLP)
     };
     void rope_tables(int64_t n, Tensor* cos, Tensor* sin) const;
 

@@ -30,7 +30,7 @@ std::string HypernetConfig::variant() const {
     return "L";
 }
 
-Hypernet::Hypernet(const T2lFile& file) : w_(file, "") {
+Hypernet::Hypernet(const T2lFile& file, Device device) : w_(file, "", device) {
     const std::string path = file.path();
     if (file.find_meta("general.kind") && file.meta_string("general.kind") != "t2l")
         fail(path, ": is a '", file.meta_string("general.kind"), "' file, not a T2L hypernetwork");
@@ -62,7 +62,7 @@ Hypernet::Hypernet(const T2lFile& file) : w_(file, "") {
 
     // Sizes from the tensors themselves: AB_offset.A.m is (n_layers, r, in), AB_offset.B.m is (n_layers, out, r).
     for (const auto& m : cfg_.modules) {
-        Tensor oa = w_.get("AB_offset.A." + m), ob = w_.get("AB_offset.B." + m);
+        Tensor oa = w_.get_host("AB_offset.A." + m), ob = w_.get_host("AB_offset.B." + m);
         if (oa.rank() != 3 || ob.rank() != 3 || oa.dim(1) != cfg_.r || ob.dim(2) != cfg_.r || oa.dim(0) != ob.dim(0))
             fail(path, ": AB_offset for '", m, "' has shapes ", shape_string(oa.shape), " / ", shape_string(ob.shape),
                  ", expected (layers, r=", cfg_.r, ", in) / (layers, out, r)");
@@ -73,10 +73,10 @@ Hypernet::Hypernet(const T2lFile& file) : w_(file, "") {
         offset_a_.push_back(oa.to_dtype(DType::F32));
         offset_b_.push_back(ob.to_dtype(DType::F32));
         if (cfg_.training_task == "recon" && cfg_.factorized && cfg_.pred_z_score) {
-            mean_a_.push_back(w_.get("mean_recon_target.A." + m, oa.shape).to_dtype(DType::F32));
-            mean_b_.push_back(w_.get("mean_recon_target.B." + m, ob.shape).to_dtype(DType::F32));
-            std_a_.push_back(w_.get("std_recon_target.A." + m, oa.shape).to_dtype(DType::F32));
-            std_b_.push_back(w_.get("std_recon_target.B." + m, ob.shape).to_dtype(DType::F32));
+            mean_a_.push_back(w_.get_host("mean_recon_target.A." + m, oa.shape).to_dtype(DType::F32));
+            mean_b_.push_back(w_.get_host("mean_recon_target.B." + m, ob.shape).to_dtype(DType::F32));
+            std_a_.push_back(w_.get_host("std_recon_target.A." + m, oa.shape).to_dtype(DType::F32));
+            std_b_.push_back(w_.get_host("std_recon_target.B." + m, ob.shape).to_dtype(DType::F32));
         }
     }
 
@@ -126,8 +126,8 @@ Hypernet::Hypernet(const T2lFile& file) : w_(file, "") {
         if (cfg_.head_use_bias) head.b = w_.get("heads." + m + ".bias", {rows_out});
         heads_.push_back(head);
         if (cfg_.shared_AB_head) {
-            out_emb_a_.push_back(w_.get("out_emb." + m + ".A", {d}));
-            out_emb_b_.push_back(w_.get("out_emb." + m + ".B", {d}));
+            out_emb_a_.push_back(w_.get_host("out_emb." + m + ".A", {d}).to_dtype(DType::F32).reshape({1, d}).on(device));
+            out_emb_b_.push_back(w_.get_host("out_emb." + m + ".B", {d}).to_dtype(DType::F32).reshape({1, d}).on(device));
         }
     }
     // Every tensor of a released checkpoint is used, except the statistics a variant ignores.
@@ -139,13 +139,13 @@ Hypernet::Hypernet(const T2lFile& file) : w_(file, "") {
 }
 
 Tensor Hypernet::lin(const Tensor& x, const Linear& l) const {
-    Tensor y = Tensor::empty({x.numel() / x.dim(-1), l.w.dim(0)});
+    Tensor y = Tensor::empty({x.numel() / x.dim(-1), l.w.dim(0)}, DType::F32, device());
     linear(y, x, l.w, l.b.data ? &l.b : nullptr);
     return y;
 }
 
 Tensor Hypernet::norm(const Tensor& x, const Norm& n) const {
-    Tensor y = Tensor::empty(x.shape);
+    Tensor y = Tensor::empty(x.shape, DType::F32, device());
     layer_norm(y, x, n.w, n.b, kLayerNormEps);
     return y;
 }
@@ -201,12 +201,13 @@ std::vector<LoraAdapter> Hypernet::generate(const std::vector<std::vector<float>
     // Task encoding (B, d/2) and layer depth encoding (L, d/4), shared by all modules.
     std::vector<float> flat;
     for (const auto& e : task_embs) flat.insert(flat.end(), e.begin(), e.end());
-    Tensor enc = norm(lin(Tensor::from_floats(flat, {B, cfg_.emb_size}), task_lin_), task_ln_);
+    const Device dev = device(), host = Device::CPU;
+    const Tensor enc = norm(lin(Tensor::from_floats(flat, {B, cfg_.emb_size}).on(dev), task_lin_), task_ln_).on(host);
     std::vector<int32_t> layer_ids((size_t)L);
     for (int64_t l = 0; l < L; l++) layer_ids[(size_t)l] = (int32_t)l;
-    Tensor depth = Tensor::empty({L, d / 4});
+    Tensor depth = Tensor::empty({L, d / 4}, DType::F32, dev);
     embedding(depth, depth_emb_, layer_ids.data(), L);
-    depth = norm(depth, depth_ln_);
+    depth = norm(depth, depth_ln_).on(host);
 
     std::vector<LoraAdapter> out((size_t)B);
     for (auto& a : out) {
@@ -219,10 +220,10 @@ std::vector<LoraAdapter> Hypernet::generate(const std::vector<std::vector<float>
         const std::string& m = cfg_.modules[mi];
         const int64_t in = cfg_.in_features[mi], outf = cfg_.out_features[mi];
         // Module type encoding (d/4), the same for every row of this module.
-        Tensor type = Tensor::empty({1, d / 4});
+        Tensor type = Tensor::empty({1, d / 4}, DType::F32, dev);
         const int32_t type_id = (int32_t)mi;
         embedding(type, type_emb_, &type_id, 1);
-        type = norm(type, type_ln_);
+        type = norm(type, type_ln_).on(host);
 
         // x = [enc | depth | type] for every (task, layer) row, then mixer and mlp1.
         Tensor x = Tensor::empty({rows, d});
@@ -233,11 +234,12 @@ std::vector<LoraAdapter> Hypernet::generate(const std::vector<std::vector<float>
                 std::memcpy(row + d / 2, row_ptr(depth, l, 0), (size_t)(d / 4) * 4);
                 std::memcpy(row + 3 * d / 4, type.f32(), (size_t)(d / 4) * 4);
             }
-        Tensor mix = lin(x, mixer1_);
+        Tensor mix = lin(x.on(dev), mixer1_);
         silu_(mix);
         mix = lin(mix, mixer2_);
         silu_(mix);
-        const Tensor mlp_out = res_block(mix, mlp1_);
+        const Tensor mlp_out = res_block(mix, mlp1_);       // on the device
+        const Tensor mlp_out_h = mlp_out.on(host);          // for the host-side glue below
 
         // A (rows, r, in) and B^T (rows, r, out), filled by the variant's head.
         Tensor A = Tensor::empty({rows, r, in}), Bt = Tensor::empty({rows, r, outf});
@@ -254,23 +256,23 @@ std::vector<LoraAdapter> Hypernet::generate(const std::vector<std::vector<float>
         if (!cfg_.shared_AB_head) {
             if (!cfg_.autoreg_gen) {
                 // L: head output is [A flat (r*in) | B flat (r*out)], each row-major (r, .).
-                Tensor head_out = lin(mlp3(res_block(mlp_out, mlp2_)), heads_[mi]);
+                const Tensor head_out = lin(mlp3(res_block(mlp_out, mlp2_)), heads_[mi]).on(host);
                 for (int64_t i = 0; i < rows; i++) {
                     std::memcpy(A.f32() + i * r * in, row_ptr(head_out, i, 0), (size_t)(r * in) * 4);
                     std::memcpy(Bt.f32() + i * r * outf, row_ptr(head_out, i, r * in), (size_t)(r * outf) * 4);
                 }
             } else {
-                Tensor hin = add_rank_position(mlp_out, rows);
+                Tensor hin = add_rank_position(mlp_out_h, rows);
                 if (cfg_.learnable_pos_emb) {
                     std::vector<int32_t> ranks((size_t)r);
                     for (int64_t k = 0; k < r; k++) ranks[(size_t)k] = (int32_t)k;
-                    Tensor pe = Tensor::empty({r, d});
+                    Tensor pe = Tensor::empty({r, d}, DType::F32, dev);
                     embedding(pe, pos_emb_, ranks.data(), r);
-                    pe = norm(pe, pos_ln_);
+                    pe = norm(pe, pos_ln_).on(host);
                     for (int64_t i = 0; i < rows * r; i++)
                         for (int64_t j = 0; j < d; j++) hin.f32()[i * d + j] += pe.f32()[(i % r) * d + j];
                 }
-                Tensor head_out = lin(mlp3(res_block(hin, mlp2_)), heads_[mi]);  // (rows*r, in+out)
+                const Tensor head_out = lin(mlp3(res_block(hin.on(dev), mlp2_)), heads_[mi]).on(host);  // (rows*r, in+out)
                 take_rank_rows(head_out, A, in, 0, true);
                 take_rank_rows(head_out, Bt, outf, in, true);
             }
@@ -280,30 +282,30 @@ std::vector<LoraAdapter> Hypernet::generate(const std::vector<std::vector<float>
                 const int64_t nf = which == 0 ? in : outf;
                 Tensor& dst = which == 0 ? A : Bt;
                 // mlp2(x + LN(out_emb)): the module/matrix identity enters before mlp2.
-                Tensor e = norm(emb.reshape({1, d}).to_dtype(DType::F32), out_emb_ln_);
+                const Tensor e = norm(emb, out_emb_ln_).on(host);
                 Tensor shifted = Tensor::empty({rows, d});
                 for (int64_t i = 0; i < rows; i++)
-                    for (int64_t j = 0; j < d; j++) shifted.f32()[i * d + j] = mlp_out.f32()[i * d + j] + e.f32()[j];
-                Tensor hin = res_block(shifted, mlp2_);
+                    for (int64_t j = 0; j < d; j++) shifted.f32()[i * d + j] = mlp_out_h.f32()[i * d + j] + e.f32()[j];
+                const Tensor hin = res_block(shifted.on(dev), mlp2_);
                 if (!cfg_.autoreg_gen) {
-                    Tensor head_out = lin(mlp3(hin), heads_[mi]);  // (rows, r*max): view (r, max), keep [:nf]
+                    const Tensor head_out = lin(mlp3(hin), heads_[mi]).on(host);  // (rows, r*max): view (r, max), keep [:nf]
                     take_rank_rows(head_out, dst, nf, 0, false);
                 } else if (cfg_.learnable_pos_emb) {
                     // The reference transforms the position embedding alone with mlp2 and adds it.
                     std::vector<int32_t> ranks((size_t)r);
                     for (int64_t k = 0; k < r; k++) ranks[(size_t)k] = (int32_t)k;
-                    Tensor pe = Tensor::empty({r, d});
+                    Tensor pe = Tensor::empty({r, d}, DType::F32, dev);
                     embedding(pe, pos_emb_, ranks.data(), r);
-                    Tensor pe2 = res_block(norm(pe, pos_ln_), mlp2_);
-                    Tensor h2 = add_rank_position(hin, rows);
+                    const Tensor pe2 = res_block(norm(pe, pos_ln_), mlp2_).on(host);
+                    Tensor h2 = add_rank_position(hin.on(host), rows);
                     for (int64_t i = 0; i < rows * r; i++)
                         for (int64_t j = 0; j < d; j++) h2.f32()[i * d + j] += pe2.f32()[(i % r) * d + j];
-                    Tensor head_out = lin(mlp3(h2), heads_[mi]);
+                    const Tensor head_out = lin(mlp3(h2.on(dev)), heads_[mi]).on(host);
                     take_rank_rows(head_out, dst, nf, 0, true);
                 } else {
                     // ... while the rotary branch rotates and runs mlp2 a second time.
-                    Tensor h2 = res_block(add_rank_position(hin, rows), mlp2_);
-                    Tensor head_out = lin(mlp3(h2), heads_[mi]);
+                    const Tensor h2 = res_block(add_rank_position(hin.on(host), rows).on(dev), mlp2_);
+                    const Tensor head_out = lin(mlp3(h2), heads_[mi]).on(host);
                     take_rank_rows(head_out, dst, nf, 0, true);
                 }
             }

@@ -43,8 +43,11 @@ struct HypernetConfig {
 
 class Hypernet {
 public:
-    explicit Hypernet(const T2lFile& file);
+    // On CUDA the matrices run on the GPU; the small glue (concatenations, A/B extraction,
+    // offsets) stays on the host.
+    explicit Hypernet(const T2lFile& file, Device device = Device::CPU);
     const HypernetConfig& config() const { return cfg_; }
+    Device device() const { return w_.device(); }
 
     // One adapter per task embedding (each emb_size floats): every layer and module.
     std::vector<LoraAdapter> generate(const std::vector<std::vector<float>>& task_embs) const;
@@ -57,7 +60,7 @@ private:
     Tensor norm(const Tensor& x, const Norm& n) const;
     Tensor res_block(const Tensor& x, const ResBlock& b) const;
     Tensor mlp3(const Tensor& x) const;
-    Tensor add_rank_position(const Tensor& x, int64_t rows) const;  // S: (rows*r, d) with rank k in row i*r+k
+    Tensor add_rank_position(const Tensor& x, int64_t rows) const;  // S: (rows*r, d) with rank k in row i*r+k; host
 
     HypernetConfig cfg_;
     WeightSource w_;

@@ -6,15 +6,15 @@
 
 namespace t2l {
 
-T2lPipeline::T2lPipeline(const std::string& t2l_path, const std::string& encoder_path) {
+T2lPipeline::T2lPipeline(const std::string& t2l_path, const std::string& encoder_path, Device device) {
     t2l_file_ = std::make_unique<T2lFile>(t2l_path);
-    hypernet_ = std::make_unique<Hypernet>(*t2l_file_);
+    hypernet_ = std::make_unique<Hypernet>(*t2l_file_, device);
     if (!encoder_path.empty()) enc_file_ = std::make_unique<T2lFile>(encoder_path);
     const T2lFile& ef = enc_file_ ? *enc_file_ : *t2l_file_;
     if (!enc_file_ && !ef.find_meta("encoder.hf.config"))
         fail(t2l_path, ": has no bundled text encoder; pass --encoder ENC.t2l (or convert with t2l-convert --encoder)");
     const std::string prefix = encoder_prefix(ef);
-    encoder_ = std::make_unique<TextEncoder>(ef, prefix);
+    encoder_ = std::make_unique<TextEncoder>(ef, prefix, device);
     if (encoder_->config().hidden != hypernet_->config().emb_size)
         fail(ef.path(), ": the encoder's hidden size ", encoder_->config().hidden,
              " does not match the hypernetwork's task embedding size ", hypernet_->config().emb_size);

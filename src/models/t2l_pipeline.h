@@ -26,8 +26,9 @@ struct DescribedAdapter {
 
 class T2lPipeline {
 public:
-    // encoder_path "" = the encoder bundled in the T2L file.
-    T2lPipeline(const std::string& t2l_path, const std::string& encoder_path);
+    // encoder_path "" = the encoder bundled in the T2L file. device: where the encoder and the
+    // hypernetwork's matrices run.
+    T2lPipeline(const std::string& t2l_path, const std::string& encoder_path, Device device = Device::CPU);
     const Hypernet& hypernet() const { return *hypernet_; }
     const TextEncoder& encoder() const { return *encoder_; }
     const T2lFile& t2l_file() const { return *t2l_file_; }

@@ -5,11 +5,17 @@
 
 namespace t2l {
 
-WeightSource::WeightSource(const T2lFile& file, std::string prefix) : file_(file), prefix_(std::move(prefix)) {}
+WeightSource::WeightSource(const T2lFile& file, std::string prefix, Device device)
+    : file_(file), prefix_(std::move(prefix)), device_(device) {}
 
 bool WeightSource::has(const std::string& name) const { return file_.find(prefix_ + name) != nullptr; }
 
 Tensor WeightSource::get(const std::string& name, const std::vector<int64_t>& shape) const {
+    Tensor t = get_host(name, shape);
+    return device_ == Device::CPU ? t : t.to(device_);
+}
+
+Tensor WeightSource::get_host(const std::string& name, const std::vector<int64_t>& shape) const {
     const std::string full = prefix_ + name;
     const TensorView* v = file_.find(full);
     if (!v) fail(file_.path(), ": missing tensor '", full, "'");

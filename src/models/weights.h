@@ -15,11 +15,16 @@ namespace t2l {
 class WeightSource {
 public:
     // prefix is prepended to every name ("encoder." for an encoder bundled in a T2L file).
-    WeightSource(const T2lFile& file, std::string prefix = "");
+    // device: where get() puts the weights (CUDA: copied to the GPU once, in their stored dtype).
+    WeightSource(const T2lFile& file, std::string prefix = "", Device device = Device::CPU);
 
     bool has(const std::string& name) const;
-    // The tensor, borrowed from the map; throws when missing or (if shape given) misshapen.
+    // The tensor on the source's device (CPU: borrowed from the map, no copy); throws when
+    // missing or (if shape given) misshapen.
     Tensor get(const std::string& name, const std::vector<int64_t>& shape = {}) const;
+    // The same, always the CPU view of the map (for values the model uses on the host).
+    Tensor get_host(const std::string& name, const std::vector<int64_t>& shape = {}) const;
+    Device device() const { return device_; }
     const T2lFile& file() const { return file_; }
     const std::string& prefix() const { return prefix_; }
 
@@ -30,6 +35,7 @@ public:
 private:
     const T2lFile& file_;
     std::string prefix_;
+    Device device_;
     mutable std::set<std::string> used_;
 };
 

@@ -5,9 +5,11 @@
 // is an error (nothing is copied behind the caller's back).
 #include "ops/ops.h"
 
+#include <cstring>
 #include <initializer_list>
 
 #include "common.h"
+#include "gpu.h"
 #include "ops/ops_cpu.h"
 #include "ops_cuda.h"
 
@@ -120,6 +122,18 @@ void mul_(Tensor& y, const Tensor& x) {
     need(y.numel() == x.numel(), "mul", "shape mismatch " + y.describe() + " vs " + x.describe());
     if (dev == Device::CUDA) cuda::mul(dptr(y), dptr(x), y.numel());
     else cpu::mul(y.f32(), x.f32(), y.numel());
+}
+
+void copy_rows(Tensor& dst, int64_t row0, const Tensor& src) {
+    const Device dev = device_of("copy_rows", {&dst, &src});
+    need(dst.dtype == src.dtype, "copy_rows", "dtype mismatch " + dst.describe() + " vs " + src.describe());
+    const int64_t width = dst.dim(-1), n = src.numel() / (width ? width : 1);
+    need(src.dim(-1) == width && row0 >= 0 && row0 + n <= dst.numel() / (width ? width : 1), "copy_rows",
+         cat("rows [", row0, ", ", row0 + n, ") of ", src.describe(), " do not fit ", dst.describe()));
+    const uint64_t row_bytes = (uint64_t)width * dtype_size(dst.dtype);
+    uint8_t* to = static_cast<uint8_t*>(dst.data) + (uint64_t)row0 * row_bytes;
+    if (dev == Device::CUDA) gpu_copy(to, true, src.data, true, (uint64_t)n * row_bytes);
+    else std::memcpy(to, src.data, (size_t)((uint64_t)n * row_bytes));
 }
 
 void embedding(Tensor& y, const Tensor& table, const int32_t* ids, int64_t n) {

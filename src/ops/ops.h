@@ -32,6 +32,10 @@ void mul_(Tensor& y, const Tensor& x);        // y *= x (same shape)
 void scale_(Tensor& y, float s);              // y *= s
 void softcap_(Tensor& x, float cap);          // x = cap · tanh(x / cap)
 
+// dst rows [row0, row0 + n) = src (n, width): writing new keys/values into a KV cache.
+// Same dtype and width; both on one device.
+void copy_rows(Tensor& dst, int64_t row0, const Tensor& src);
+
 // y (n, dim) = table[ids[i]] for ids (n); table (vocab, dim) in any float dtype.
 void embedding(Tensor& y, const Tensor& table, const int32_t* ids, int64_t n);
 

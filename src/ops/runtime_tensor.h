@@ -49,7 +49,8 @@ struct Tensor {
     Tensor rows(int64_t begin, int64_t end) const;          // slice of the leading dimension
 
     // Copies.
-    Tensor to(Device d) const;                 // same dtype
+    Tensor to(Device d) const;                 // same dtype, always a copy
+    Tensor on(Device d) const { return d == device ? *this : to(d); }  // a copy only when it must move
     Tensor to_dtype(DType t) const;            // CPU only; float dtypes
     std::vector<float> to_floats() const;      // CPU copy as f32 values
 
