@@ -1,6 +1,10 @@
 // device.cu — finding out whether a CUDA device can be used here.
 #include <cuda_runtime.h>
 
+#include <mutex>
+#include <unordered_map>
+#include <vector>
+
 #include "cuda_util.cuh"
 #include "gpu.h"
 
@@ -36,12 +40,54 @@ const GpuInfo& gpu_info() {
     return info;
 }
 
+namespace {
+// Freed device blocks are kept by size and handed out again: the models allocate the same
+// activation sizes at every step, and cudaMalloc/cudaFree (cudaFree synchronises the device)
+// would otherwise cost more than a decode step's kernels.
+struct BlockCache {
+    std::mutex mu;
+    std::unordered_map<uint64_t, std::vector<void*>> free_blocks;
+
+    void release_all() {
+        for (auto& kv : free_blocks)
+            for (void* p : kv.second) cudaFree(p);
+        free_blocks.clear();
+    }
+};
+BlockCache& block_cache() {
+    static BlockCache* c = new BlockCache();  // never destroyed: blocks may be returned during exit
+    return *c;
+}
+}  // namespace
+
 std::shared_ptr<void> gpu_alloc(uint64_t nbytes) {
     if (!gpu_info().available) fail("no GPU: ", gpu_info().reason);
+    const uint64_t size = align_up(nbytes ? nbytes : 1, 256);
+    BlockCache& cache = block_cache();
     void* p = nullptr;
-    cudaError_t err = cudaMalloc(&p, nbytes ? nbytes : 1);
-    if (err != cudaSuccess) fail("cannot allocate ", nbytes, " bytes of GPU memory: ", cudaGetErrorString(err));
-    return std::shared_ptr<void>(p, [](void* q) { cudaFree(q); });
+    {
+        std::lock_guard<std::mutex> lock(cache.mu);
+        auto it = cache.free_blocks.find(size);
+        if (it != cache.free_blocks.end() && !it->second.empty()) {
+            p = it->second.back();
+            it->second.pop_back();
+        }
+    }
+    if (!p) {
+        cudaError_t err = cudaMalloc(&p, size);
+        if (err == cudaErrorMemoryAllocation) {  // give back what the cache holds and try once more
+            cudaGetLastError();
+            std::lock_guard<std::mutex> lock(cache.mu);
+            cache.release_all();
+            err = cudaMalloc(&p, size);
+        }
+        if (err != cudaSuccess) fail("cannot allocate ", nbytes, " bytes of GPU memory: ", cudaGetErrorString(err));
+    }
+    return std::shared_ptr<void>(p, [size](void* q) {
+        BlockCache& c = block_cache();
+        std::lock_guard<std::mutex> lock(c.mu);
+        c.free_blocks[size].push_back(q);
+    });
 }
 
 void gpu_memset_zero(void* dst, uint64_t nbytes) { CUDA_CHECK(cudaMemset(dst, 0, nbytes)); }

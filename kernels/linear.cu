@@ -9,10 +9,11 @@
 //     and multiplies by f32 x (read through L1, shared by every warp of the SM); a warp
 //     shuffle-reduction ends each row. The product is exact f32 x times the stored weight, so
 //     it matches the CPU to f32 rounding (different summation order only).
-//   n > 8 (prefill): compute-bound. x is rounded to w's dtype (bf16 or f16) into a workspace
-//     and cuBLAS multiplies with f32 accumulation and f32 output (cublasGemmEx,
-//     CUBLAS_COMPUTE_32F); f32 weights use the same call in plain f32 (no TF32). Rounding x
-//     costs one relative error of 2^-9 (bf16) / 2^-12 (f16) per product: the tests bound it.
+//   n > 8 (prefill): compute-bound. cuBLAS multiplies with f32 accumulation and f32 output
+//     (cublasGemmEx, CUBLAS_COMPUTE_32F); f32 weights use the same call in plain f32 (no TF32).
+//     For bf16/f16 weights x must be narrowed too: by default it is split into two narrow halves
+//     and multiplied twice (accurate to ~1e-5 relative); T2L_GEMM=fast rounds it once (2^-9
+//     relative error per product for bf16, 2^-12 for f16, half the work).
 //     f16 weights: activations beyond ±65504 would overflow when rounded; the models here
 //     keep f16 checkpoints' activations far inside that.
 // Versions that earned their place (H200; bf16 4096x14336 = 117.5 MB; GPU time, launches back to
@@ -28,6 +29,8 @@
 //   n = 2..8: every warp re-reads x from L1 per weight row, so R=2 (n <= 4) or R=4 (n > 4):
 //   72%, 59%, 43% of 4.8 TB/s at n = 2, 4, 8 on down_proj.
 // Rows whose length or base is not 16-byte aligned take the same kernel with scalar loads.
+#include <cstdlib>
+#include <string>
 #include <cublas_v2.h>
 
 #include <mutex>
@@ -282,6 +285,30 @@ __global__ void round_rows_kernel_f16(__half* dst, const float* src, int64_t n) 
     for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x)
         dst[i] = __float2half_rn(src[i]);
 }
+// x = hi + lo with both halves in the narrow type (see linear_gemm).
+__global__ void split_kernel_bf16(__nv_bfloat16* hi, __nv_bfloat16* lo, const float* src, int64_t n) {
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
+        const __nv_bfloat16 h = __float2bfloat16_rn(src[i]);
+        hi[i] = h;
+        lo[i] = __float2bfloat16_rn(src[i] - __bfloat162float(h));
+    }
+}
+__global__ void split_kernel_f16(__half* hi, __half* lo, const float* src, int64_t n) {
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
+        const __half h = __float2half_rn(src[i]);
+        hi[i] = h;
+        lo[i] = __float2half_rn(src[i] - __half2float(h));
+    }
+}
+// T2L_GEMM=fast: one rounded copy of x (read once per process).
+bool gemm_split_x() {
+    static const bool split = [] {
+        const char* e = std::getenv("T2L_GEMM");
+        return !(e && std::string(e) == "fast");
+    }();
+    return split;
+}
+
 // Four at a time when x is 16-byte aligned and n4 = n / 4 (the tail goes through the kernel above).
 __global__ void round4_kernel_bf16(__nv_bfloat162* dst, const float4* src, int64_t n4) {
     for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n4; i += (int64_t)gridDim.x * blockDim.x) {
@@ -371,35 +398,49 @@ void linear_gemm(float* y, const float* x, const void* w, DType wt, const void* 
     check_common(y, x, w, wt, bias, bt, n, in, out);
     if (n == 0) return;
     if (n > INT32_MAX || in > INT32_MAX || out > INT32_MAX) fail("linear (cuda GEMM): sizes exceed cuBLAS's int range");
-    const float alpha = 1.0f, beta = 0.0f;
-    const void* xin = x;
-    cudaDataType_t ab = CUDA_R_32F;
-    if (wt != DType::F32) {
-        // Round x to the weights' dtype: cuBLAS multiplies like types only.
+    const float alpha = 1.0f, zero = 0.0f, one = 1.0f;
+    // Row-major y (n, out) = x (n, in) · wᵀ is column-major yᵀ (out, n) = w (in, out)ᵀ · xᵀ (in, n).
+    auto gemm = [&](const void* xin, cudaDataType_t ab, const float* beta) {
+        const cublasStatus_t st = cublasGemmEx(cublas(), CUBLAS_OP_T, CUBLAS_OP_N, (int)out, (int)n, (int)in, &alpha, w, ab,
+                                               (int)in, xin, ab, (int)in, beta, y, CUDA_R_32F, (int)out,
+                                               CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
+        if (st != CUBLAS_STATUS_SUCCESS)
+            fail("linear (cuda GEMM): cublasGemmEx failed for n=", n, " in=", in, " out=", out, " (", dtype_name(wt),
+                 "): ", cublasGetStatusString(st));
+    };
+    if (wt == DType::F32) {
+        gemm(x, CUDA_R_32F, &zero);
+    } else {
+        // cuBLAS multiplies like types only, so x is rounded to the weights' dtype. By default x is
+        // split into hi = round(x) and lo = round(x - hi) and both are multiplied (y = w·hi + w·lo):
+        // x then keeps ~16 mantissa bits instead of 8, the result matches the f32 CPU path to about
+        // 1e-5 relative, at twice the tensor-core work. T2L_GEMM=fast keeps only hi (what bf16
+        // inference engines do: half the prefill time, 2^-9 relative error per product).
         const int64_t total = n * in;
-        void* xr = workspace(kWsLinearX, (size_t)total * 2);
-        const int64_t n4 = aligned16(x) ? total / 4 : 0;
-        if (wt == DType::BF16) {
-            if (n4) round4_kernel_bf16<<<grid_for(n4, 256), 256>>>((__nv_bfloat162*)xr, (const float4*)x, n4);
-            if (total > 4 * n4)
-                round_rows_kernel_bf16<<<grid_for(total - 4 * n4, 256), 256>>>((__nv_bfloat16*)xr + 4 * n4, x + 4 * n4, total - 4 * n4);
-            ab = CUDA_R_16BF;
+        const bool split = gemm_split_x();
+        void* hi = workspace(kWsLinearX, (size_t)total * 2 * (split ? 2 : 1));
+        void* lo = static_cast<uint8_t*>(hi) + (size_t)total * 2;
+        const bool bf = wt == DType::BF16;
+        if (split) {
+            if (bf) split_kernel_bf16<<<grid_for(total, 256), 256>>>((__nv_bfloat16*)hi, (__nv_bfloat16*)lo, x, total);
+            else split_kernel_f16<<<grid_for(total, 256), 256>>>((__half*)hi, (__half*)lo, x, total);
         } else {
-            if (n4) round4_kernel_f16<<<grid_for(n4, 256), 256>>>((__half2*)xr, (const float4*)x, n4);
-            if (total > 4 * n4)
-                round_rows_kernel_f16<<<grid_for(total - 4 * n4, 256), 256>>>((__half*)xr + 4 * n4, x + 4 * n4, total - 4 * n4);
-            ab = CUDA_R_16F;
+            const int64_t n4 = aligned16(x) ? total / 4 : 0;
+            if (bf) {
+                if (n4) round4_kernel_bf16<<<grid_for(n4, 256), 256>>>((__nv_bfloat162*)hi, (const float4*)x, n4);
+                if (total > 4 * n4)
+                    round_rows_kernel_bf16<<<grid_for(total - 4 * n4, 256), 256>>>((__nv_bfloat16*)hi + 4 * n4, x + 4 * n4, total - 4 * n4);
+            } else {
+                if (n4) round4_kernel_f16<<<grid_for(n4, 256), 256>>>((__half2*)hi, (const float4*)x, n4);
+                if (total > 4 * n4)
+                    round_rows_kernel_f16<<<grid_for(total - 4 * n4, 256), 256>>>((__half*)hi + 4 * n4, x + 4 * n4, total - 4 * n4);
+            }
         }
         check_launch("linear (cuda GEMM, rounding x)");
-        xin = xr;
+        const cudaDataType_t ab = bf ? CUDA_R_16BF : CUDA_R_16F;
+        gemm(hi, ab, &zero);
+        if (split) gemm(lo, ab, &one);  // accumulate the low half into y
     }
-    // Row-major y (n, out) = x (n, in) · wᵀ is column-major yᵀ (out, n) = w (in, out)ᵀ · xᵀ (in, n).
-    const cublasStatus_t st = cublasGemmEx(cublas(), CUBLAS_OP_T, CUBLAS_OP_N, (int)out, (int)n, (int)in, &alpha, w, ab,
-                                           (int)in, xin, ab, (int)in, &beta, y, CUDA_R_32F, (int)out,
-                                           CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
-    if (st != CUBLAS_STATUS_SUCCESS)
-        fail("linear (cuda GEMM): cublasGemmEx failed for n=", n, " in=", in, " out=", out, " (", dtype_name(wt),
-             "): ", cublasGetStatusString(st));
     if (bias) {
         const float* b = bias_f32(bias, bt, out);
         add_bias_kernel<<<grid_for(n * out, 256), 256>>>(y, b, n, out);

@@ -211,7 +211,7 @@ def calibrate_heads(hm, encoded_task_emb, target_std):
     """Scale each head (weight and bias) so the raw head output has the target std for this
     embedding: LoRAs strong enough to move the logits, not so strong they swamp them."""
     n = hm.max_num_layers
-    idx = torch.arange(n)
+    idx = torch.arange(n, device=encoded_task_emb.device)
     for m in hm.target_modules:
         A, B = hm.hypernet_forward(idx, m, encoded_task_emb.expand(n, -1))
         s = float(torch.cat([A.flatten(), B.flatten()]).std())
