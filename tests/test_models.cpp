@@ -329,8 +329,9 @@ TEST_CASE("t2l run generates with a described adapter and reports speed", "[mode
 }
 
 // ---------------------------------------------------------------------------------------------
-// The same models on the GPU: weights in their stored dtype, f32 activations, bf16 tensor-core
-// GEMMs for prompts (x rounded to bf16), so the tolerances are wider than the CPU path's.
+// The same models on the GPU: weights in their stored dtype, f32 activations; prompts go through
+// bf16 tensor-core GEMMs with x split into two bf16 halves, so the tolerances are a little wider
+// than the CPU path's.
 
 TEST_CASE("CUDA: encoder, hypernetwork and decoders against the oracle", "[cuda][models]") {
     const GpuInfo& g = gpu_info();
@@ -345,7 +346,7 @@ TEST_CASE("CUDA: encoder, hypernetwork and decoders against the oracle", "[cuda]
             const std::vector<float> emb = enc.task_embedding(ids), want = floats_of(exp.find(cs + ".task_emb"));
             const double err = max_abs_diff(emb.data(), want.data(), want.size());
             std::printf("cuda encoder %-9s %5zu tokens: task embedding max abs error %.2e\n", c, ids.size(), err);
-            CHECK(err < 2e-2);
+            CHECK(err < 1e-4);     // measured: 3.6e-6 (f32 weights, f32 GEMMs)
         }
     }
     for (const char* fam : {"llama", "mistral", "gemma"}) {
@@ -366,8 +367,8 @@ TEST_CASE("CUDA: encoder, hypernetwork and decoders against the oracle", "[cuda]
             size_t same = 0;
             while (same < want.size() && got[same] == want[same]) same++;
             std::printf("cuda %-7s %-5s: max abs logit error %.2e, greedy agrees for %zu of %zu tokens\n", fam, c, err, same, want.size());
-            CHECK(err < 0.25);
-            CHECK(same >= 4);
+            CHECK(err < 2e-2);     // measured on an H200: 2.2e-5 (f32 Mistral) to 4.5e-3 (bf16 Gemma, logits ~16)
+            CHECK(same >= 12);     // measured: 16 of 16 for every case
         }
     }
     {
