@@ -16,6 +16,7 @@ const CommandEntry* command_table(int* count) {
         {"run", "generate text with a base model, with an adapter or a described task", cmd_run},
         {"embed", "print the task embedding of a description", cmd_embed},
         {"logits", "the base model's logits for token ids (tests, debugging)", cmd_logits},
+        {"map", "the LoRA manifold: adapters for many descriptions as a labelled 2D map, with a cluster score", cmd_map},
         {"bench", "benchmarks: tokenize, describe, decode", cmd_bench},
         {"inspect", "list a .t2l file's metadata and tensors; --verify recomputes checksums", cmd_inspect},
         {"tokenize", "token ids of a text under a model's tokenizer (--verbose: with token strings)", cmd_tokenize},
