@@ -17,6 +17,7 @@
 
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "cli/t2l_inputs.h"
 #include "cli/progress.h"
 #include "common.h"
 #include "io/atomic_file.h"
@@ -79,6 +80,7 @@ const CommandSpec kSpec = {
         {"--iterations", nullptr, FlagType::Int, "1000", "N", "t-SNE: gradient steps"},
         {"--theta", nullptr, FlagType::Float, "0.5", "T", "t-SNE: Barnes-Hut opening angle (0 = exact, O(N^2) per step)"},
         {"--size", nullptr, FlagType::String, "1400x1000", "WxH", "image size in pixels"},
+        {"--device", nullptr, FlagType::String, "auto", "DEV", "cpu, cuda or auto (encoder and hypernetwork)"},
         {"--quiet", "-q", FlagType::Bool, nullptr, nullptr, "print only errors"},
     },
     0,
@@ -168,7 +170,7 @@ int cmd_map(int argc, char** argv) {
     const std::string t2l_path = args.str("t2l");
     if (!args.has("t2l") && !quiet) std::fprintf(stderr, "t2l map: using the default hypernetwork %s\n", kDefaultT2l);
     auto t_load = Clock::now();
-    T2lPipeline pipe(t2l_path, args.str("encoder"));
+    T2lPipeline pipe(t2l_path, args.str("encoder"), resolve_device(args.str("device")));
     const double load_s = seconds_since(t_load);
     const HypernetConfig& hc = pipe.hypernet().config();
     const bool lora = space == "lora";
