@@ -210,6 +210,7 @@ KVCache Decoder::new_cache(int64_t capacity) const {
         c.k.push_back(Tensor::zeros({capacity, kd}, DType::F32, device()));
         c.v.push_back(Tensor::zeros({capacity, kd}, DType::F32, device()));
     }
+    rope_tables(capacity, &c.cos, &c.sin);
     return c;
 }
 
@@ -231,12 +232,12 @@ void Decoder::project(Tensor& y, const Tensor& x, const Tensor& w, int layer, co
     }
 }
 
-void Decoder::rope_tables(int64_t pos0, int64_t n, Tensor* cos, Tensor* sin) const {
+void Decoder::rope_tables(int64_t n, Tensor* cos, Tensor* sin) const {
     const int64_t half = cfg_.head_dim / 2;
     Tensor c = Tensor::empty({n, half}), s = Tensor::empty({n, half});
     for (int64_t i = 0; i < n; i++)
         for (int64_t j = 0; j < half; j++) {
-            const float angle = (float)(pos0 + i) * inv_freq_[(size_t)j];  // f32 product, as HF
+            const float angle = (float)i * inv_freq_[(size_t)j];  // f32 product, as HF
             c.f32()[i * half + j] = (float)std::cos((double)angle);
             s.f32()[i * half + j] = (float)std::sin((double)angle);
         }
@@ -266,8 +267,7 @@ Tensor Decoder::forward(const std::vector<int32_t>& tokens, KVCache& cache, bool
     }
     if (hidden_states) hidden_states->assign(1, x.to(Device::CPU));
 
-    Tensor cos, sin;
-    rope_tables(pos0, n, &cos, &sin);
+    const Tensor cos = cache.cos.rows(pos0, pos0 + n), sin = cache.sin.rows(pos0, pos0 + n);
     Tensor h = empty({n, H}), q = empty({n, qd}), k = empty({n, kd}), v = empty({n, kd});
     Tensor ctx = empty({n, qd}), o = empty({n, H});
     Tensor g = empty({n, I}), u = empty({n, I}), dn = empty({n, H});

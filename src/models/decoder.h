@@ -48,10 +48,13 @@ struct DecoderConfig {
     static DecoderConfig from_json(const json::Value& cfg, const json::Value* generation, const std::string& source);
 };
 
-// The KV cache of one sequence: per layer K and V, (capacity, n_kv_heads * head_dim) f32.
+// The KV cache of one sequence: per layer K and V, (capacity, n_kv_heads * head_dim) f32, and
+// the rotary cos/sin tables for every position it can hold (capacity, head_dim / 2), made once
+// so a decode step sends nothing to the device but its token id.
 struct KVCache {
     int64_t capacity = 0, length = 0;
     std::vector<Tensor> k, v;
+    Tensor cos, sin;
 };
 
 class Decoder {
@@ -82,7 +85,7 @@ private:
         float scale = 0;
     };
     void project(Tensor& y, const Tensor& x, const Tensor& w, int layer, const char* module) const;
-    void rope_tables(int64_t pos0, int64_t n, Tensor* cos, Tensor* sin) const;
+    void rope_tables(int64_t n, Tensor* cos, Tensor* sin) const;  // positions 0 .. n-1
 
     DecoderConfig cfg_;
     WeightSource w_;
