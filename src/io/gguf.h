@@ -6,8 +6,11 @@
 //   padding to general.alignment (32 by default), then tensor data, each at its offset.
 // A gguf string is u64 length + bytes. ne[] lists dimensions fastest-varying first: a
 // row-major (rows, cols) matrix is ne = {cols, rows}.
-// The reader validates every count, length and offset against the file before use. Only the
-// float tensor types are given as views here; quantised types are listed with their sizes.
+// The reader validates every count, length and offset against the file before use: keys and
+// tensor names unique, ranks 1..4, element counts within int64, rows a whole number of blocks,
+// each tensor's bytes aligned, inside the data section and disjoint from every other tensor's.
+// Tensors of every ggml type with a known block size (io/gguf_quant.h) get a view of their
+// bytes; a type this build cannot size is listed with data == nullptr.
 #pragma once
 
 #include <cstdint>
@@ -46,8 +49,8 @@ struct GgufTensorInfo {
     std::vector<uint64_t> ne;  // fastest-varying first
     uint32_t type = 0;
     uint64_t offset = 0;       // relative to the data section
-    uint64_t nbytes = 0;
-    const uint8_t* data = nullptr;
+    uint64_t nbytes = 0;       // validated size (0 when the type is unknown)
+    const uint8_t* data = nullptr;  // nullptr when the type is unknown
 };
 
 class GgufFile {
@@ -58,6 +61,7 @@ public:
     const std::vector<GgufTensorInfo>& tensors() const { return tensors_; }
     const GgufTensorInfo* find_tensor(const std::string& name) const;
     uint32_t alignment() const { return alignment_; }
+    const std::string& path() const { return file_.path(); }
 
 private:
     MappedFile file_;
@@ -66,7 +70,7 @@ private:
     uint32_t alignment_ = 32;
 };
 
-// Bytes per element-block for the ggml types handled here; false for others.
+// The DType of a plain float ggml type (F32, F16, BF16); false for every other type.
 bool ggml_float_type(uint32_t type, DType* dtype);
 
 struct GgufTensorOut {

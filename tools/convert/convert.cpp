@@ -9,6 +9,7 @@
 
 #include "cli/progress.h"
 #include "common.h"
+#include "convert/gguf_import.h"
 #include "format/t2l_file.h"
 #include "io/json.h"
 #include "io/mapped_file.h"
@@ -20,12 +21,15 @@ namespace t2l {
 
 namespace {
 
-// Everything one source contributes: metadata, and tensor views kept alive by `owners`.
+// Everything one source contributes: metadata, tensor views kept alive by `owners`, and
+// tensors computed row by row (GGUF: dequantised, re-ordered), which follow the views.
 struct Source {
     std::string kind;
     std::vector<std::pair<std::string, MetaValue>> metadata;
     std::vector<TensorView> tensors;
+    std::vector<ImportedTensor> computed;
     std::vector<std::shared_ptr<void>> owners;
+    std::vector<std::string> notes;
 
     void meta(const std::string& key, MetaValue v) { metadata.emplace_back(key, std::move(v)); }
 };
@@ -73,14 +77,29 @@ void load_hf_folder(Source& s, const std::string& dir, const std::string& prefix
     s.owners.push_back(ckpt);
 }
 
+// A GGUF file says so in its first four bytes, whatever it is called.
+bool is_gguf_file(const std::string& path) {
+    MappedFile f(path);
+    return f.size() >= 4 && std::memcmp(f.data(), "GGUF", 4) == 0;
+}
+
 Source load_source(const ConvertOptions& opts) {
     Source s;
     const std::string& src = opts.src;
     if (!is_directory(src)) {
-        if (file_exists(src) && src.size() > 5 && src.substr(src.size() - 5) == ".gguf")
-            fail(src, ": GGUF import is not supported by this build yet (HF, T2L and PEFT folders are)");
         if (!file_exists(src)) fail(src, ": no such file or folder");
-        fail(src, ": not a checkpoint folder (expected an HF model, T2L or PEFT adapter folder)");
+        if (is_gguf_file(src)) {
+            if (!opts.encoder_dir.empty()) fail("--encoder: only T2L checkpoints bundle an encoder");
+            GgufImport g = import_gguf(src, opts.dtype);
+            s.kind = "model";
+            s.metadata = std::move(g.metadata);
+            s.computed = std::move(g.tensors);
+            s.notes = std::move(g.notes);
+            s.owners.push_back(g.file);
+            if (s.computed.empty()) fail(src, ": holds no tensors");
+            return s;
+        }
+        fail(src, ": not a checkpoint (expected a GGUF file, or an HF model, T2L or PEFT adapter folder)");
     }
     if (file_exists(join_path(src, "hypermod.pt"))) {
         s.kind = "t2l";
@@ -153,6 +172,7 @@ ConvertReport convert_checkpoint(const ConvertOptions& opts) {
 
     ConvertReport rep;
     rep.kind = s.kind;
+    rep.notes = s.notes;
     T2lWriter w(opts.out);
     w.set_meta("general.kind", MetaValue::of_string(s.kind));
     w.set_meta("general.source", MetaValue::of_string(base_name(opts.src)));
@@ -162,6 +182,10 @@ ConvertReport convert_checkpoint(const ConvertOptions& opts) {
     for (const auto& t : s.tensors) {
         w.add_tensor(t.name, target_dtype(opts.dtype, t.dtype), t.shape);
         total_in += t.nbytes;
+    }
+    for (const auto& t : s.computed) {
+        w.add_tensor(t.name, t.dtype, t.shape);
+        total_in += t.source_bytes;
     }
 
     // Stream each tensor in pieces: same-dtype bytes go straight from the map to the file,
@@ -187,6 +211,37 @@ ConvertReport convert_checkpoint(const ConvertOptions& opts) {
                 w.write_data(buf.data(), buf.size());
             }
             done += m * es;
+            bar.update(done);
+        }
+        rep.tensors++;
+    }
+    // Computed tensors: rows in f32 from the source, then to the stored dtype.
+    std::vector<float> rows;
+    for (const auto& t : s.computed) {
+        const int64_t cols = std::max<int64_t>(t.row_elems, 1);
+        int64_t numel = 1;
+        for (int64_t d : t.shape) numel *= d;
+        const int64_t n_rows = numel / cols;
+        const int64_t step = std::max<int64_t>(1, (int64_t)kChunkElems / cols);
+        DType src_float;
+        const bool quantised = !ggml_float_type(t.source_type, &src_float);
+        const uint64_t done0 = done;
+        for (int64_t r = 0; r < n_rows; r += step) {
+            const int64_t m = std::min(step, n_rows - r);
+            const size_t n = (size_t)(m * cols);
+            rows.resize(n);
+            t.rows(r, r + m, rows.data());
+            if (quantised) rep.values_dequantized += n;
+            if (quantised || src_float != t.dtype) rep.values_converted += n;
+            if (t.dtype == DType::F32) {
+                w.write_data(rows.data(), n * 4);  // f32 holds every decoded value exactly
+            } else {
+                buf.resize(n * dtype_size(t.dtype));
+                convert_elements(t.dtype, buf.data(), DType::F32, rows.data(), n);
+                rep.values_rounded += count_rounded(t.dtype, buf.data(), DType::F32, (const uint8_t*)rows.data(), n);
+                w.write_data(buf.data(), buf.size());
+            }
+            done = done0 + (uint64_t)((double)t.source_bytes * (double)(r + m) / (double)n_rows);
             bar.update(done);
         }
         rep.tensors++;

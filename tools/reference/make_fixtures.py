@@ -278,7 +278,7 @@ def make_t2l(out, family, variant):
 
 
 # ---------------------------------------------------------------------------------------------
-FOREIGN = ("io/",)  # tests/fixtures/io/ is written by tools/reference/make_io_fixtures.py, not by this script
+FOREIGN = ("io/", "gguf/")  # written by make_io_fixtures.py and make_gguf_fixtures.py, not by this script
 
 
 def own_listing(out):
@@ -341,9 +341,9 @@ def main():
             log(f"{len(mine)} files regenerated, {len(bad)} differ")
             sys.exit(1 if bad else 0)
     if not a.only and os.path.isdir(out):
-        # full regeneration: start clean (tests/fixtures/io belongs to another tool: keep it)
+        # full regeneration: start clean (io/ and gguf/ belong to other tools: keep them)
         for entry in os.listdir(out):
-            if entry in ("io",):
+            if entry in ("io", "gguf"):
                 continue
             p = os.path.join(out, entry)
             shutil.rmtree(p) if os.path.isdir(p) else os.remove(p)
