@@ -561,3 +561,12 @@ TEST_CASE("t2l tokenize prints ids and tokens and JSON from a .t2l file", "[toke
     CHECK(t2l_test::run_binary("t2l", "tokenize 'x'", &out) != 0);
     CHECK(out.find("-m MODEL.t2l is required") != std::string::npos);
 }
+
+TEST_CASE("ChatML conversations render as <|im_start|>role ... <|im_end|>", "[tokenizer][chat]") {
+    const std::vector<ChatMessage> msgs = {{"system", "Be brief."}, {"user", "Hi"}, {"assistant", "Hello"}, {"user", "2+2?"}};
+    CHECK(render_chat(ChatFormat::ChatML, msgs, true, "", "") ==
+          "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\nHello<|im_end|>\n"
+          "<|im_start|>user\n2+2?<|im_end|>\n<|im_start|>assistant\n");
+    CHECK(render_chat(ChatFormat::ChatML, {{"user", "x"}}, false, "", "") == "<|im_start|>user\nx<|im_end|>\n");
+    CHECK(chat_format_from_name("chatml") == ChatFormat::ChatML);
+}

@@ -43,7 +43,7 @@ const CommandSpec kSpec = {
         {"--prompt", "-p", FlagType::String, nullptr, "TEXT", "the prompt"},
         {"--chat", nullptr, FlagType::Bool, nullptr, nullptr, "use the model's chat format"},
         {"--system", nullptr, FlagType::String, nullptr, "TEXT", "system message for --chat"},
-        {"--chat-format", nullptr, FlagType::String, nullptr, "NAME", "llama3, mistral or gemma (default: detected)"},
+        {"--chat-format", nullptr, FlagType::String, nullptr, "NAME", "llama3, mistral, gemma or chatml (default: detected)"},
         {"--n-tokens", "-n", FlagType::Int, "256", "N", "maximum tokens to generate"},
         {"--temp", nullptr, FlagType::Float, "0", "T", "sampling temperature (0: greedy)"},
         {"--top-k", nullptr, FlagType::Int, "0", "K", "keep the K most likely tokens (0: all)"},
@@ -147,6 +147,7 @@ int cmd_run(int argc, char** argv) {
         std::fputs(args.str("prompt").c_str(), stdout);
         generate(model, cache, tok, sampler, history, prompt, std::min(max_new, ctx - (int64_t)prompt.size()), &g);
         std::fputs("\n", stdout);
+        std::fflush(stdout);
     } else {
         KVCache cache = model.new_cache(ctx);
         ChatFormat fmt;
@@ -176,6 +177,7 @@ int cmd_run(int argc, char** argv) {
             std::vector<int32_t> reply(history.begin() + (long)before, history.end());
             messages.push_back({"assistant", tok.decode(reply, true)});
             std::fputs("\n", stdout);
+            std::fflush(stdout);
         };
         if (args.has("prompt")) {
             turn(args.str("prompt"));

@@ -66,6 +66,15 @@ std::string render_gemma(const std::vector<ChatMessage>& msgs, bool gen, const s
     return out;
 }
 
+// ChatML (SmolLM2, Qwen and others): <|im_start|>ROLE\nCONTENT<|im_end|>\n per message, no BOS.
+// Models whose template injects a default system message get it only through --system.
+std::string render_chatml(const std::vector<ChatMessage>& msgs, bool gen) {
+    std::string out;
+    for (const ChatMessage& m : msgs) out += "<|im_start|>" + m.role + "\n" + m.content + "<|im_end|>\n";
+    if (gen) out += "<|im_start|>assistant\n";
+    return out;
+}
+
 }  // namespace
 
 std::string render_chat(ChatFormat format, const std::vector<ChatMessage>& messages, bool add_generation_prompt,
@@ -74,6 +83,7 @@ std::string render_chat(ChatFormat format, const std::vector<ChatMessage>& messa
         case ChatFormat::Llama3: return render_llama3(messages, add_generation_prompt, bos_token);
         case ChatFormat::Mistral: return render_mistral(messages, bos_token, eos_token);
         case ChatFormat::Gemma: return render_gemma(messages, add_generation_prompt, bos_token);
+        case ChatFormat::ChatML: return render_chatml(messages, add_generation_prompt);
     }
     return "";
 }
@@ -82,7 +92,8 @@ ChatFormat chat_format_from_name(const std::string& name) {
     if (name == "llama3" || name == "llama") return ChatFormat::Llama3;
     if (name == "mistral") return ChatFormat::Mistral;
     if (name == "gemma" || name == "gemma2") return ChatFormat::Gemma;
-    fail("chat format '", name, "' is unknown (llama3, mistral, gemma)");
+    if (name == "chatml") return ChatFormat::ChatML;
+    fail("chat format '", name, "' is unknown (llama3, mistral, gemma, chatml)");
 }
 
 const char* chat_format_name(ChatFormat format) {
@@ -90,6 +101,7 @@ const char* chat_format_name(ChatFormat format) {
         case ChatFormat::Llama3: return "llama3";
         case ChatFormat::Mistral: return "mistral";
         case ChatFormat::Gemma: return "gemma";
+        case ChatFormat::ChatML: return "chatml";
     }
     return "?";
 }
@@ -97,6 +109,7 @@ const char* chat_format_name(ChatFormat format) {
 bool detect_chat_format(const Tokenizer& tok, ChatFormat* format) {
     if (tok.token_id("<|start_header_id|>") >= 0 && tok.token_id("<|eot_id|>") >= 0) *format = ChatFormat::Llama3;
     else if (tok.token_id("<start_of_turn>") >= 0 && tok.token_id("<end_of_turn>") >= 0) *format = ChatFormat::Gemma;
+    else if (tok.token_id("<|im_start|>") >= 0 && tok.token_id("<|im_end|>") >= 0) *format = ChatFormat::ChatML;
     else if (tok.bos_token() == "<s>" && tok.eos_token() == "</s>") *format = ChatFormat::Mistral;
     else return false;
     return true;

@@ -20,7 +20,7 @@ namespace t2l {
 
 class Tokenizer;
 
-enum class ChatFormat { Llama3, Mistral, Gemma };
+enum class ChatFormat { Llama3, Mistral, Gemma, ChatML };
 
 struct ChatMessage {
     std::string role;     // "system", "user" or "assistant"
@@ -30,7 +30,7 @@ struct ChatMessage {
 std::string render_chat(ChatFormat format, const std::vector<ChatMessage>& messages, bool add_generation_prompt,
                         const std::string& bos_token, const std::string& eos_token);
 
-// "llama3" / "llama", "mistral", "gemma" (as in a model family name); Error otherwise.
+// "llama3" / "llama", "mistral", "gemma", "chatml" (as in a model family name); Error otherwise.
 ChatFormat chat_format_from_name(const std::string& name);
 const char* chat_format_name(ChatFormat format);
 // Guess from the special tokens a tokenizer has; false when none of the three fits.
