@@ -20,11 +20,11 @@ def tsv_path():
     for cand in (
         os.path.join(REPO, "..", "shared", "data", "task_descriptions.tsv"),
         os.path.join(REPO, "shared", "data", "task_descriptions.tsv"),
-        "/work/shared/data/task_descriptions.tsv",
+        os.environ.get("T2L_DESCRIPTIONS_TSV", ""),
     ):
-        if os.path.exists(cand):
+        if cand and os.path.exists(cand):
             return os.path.normpath(cand)
-    raise FileNotFoundError("task_descriptions.tsv not found (expected ../shared/data/ next to the repo)")
+    raise FileNotFoundError("task_descriptions.tsv not found (expected ../shared/data/ next to the repo, or set T2L_DESCRIPTIONS_TSV)")
 
 
 def read_descriptions():
