@@ -77,3 +77,18 @@ TEST_CASE("SmolLM2-135M-Instruct from GGUF: tokens, logits and greedy answers ma
     std::printf("  chat: What is the capital of France? -> %s\n", tok.decode(answer, true).c_str());
     CHECK(tok.decode(answer, true) == "The capital of France is Paris.");
 }
+
+TEST_CASE("Gemma 3 270M from GGUF: the greedy continuation transformers gives", "[real]") {
+    const char* path = "weights/gemma3-270m.t2l";
+    if (!t2l_test::path_exists(path)) T2L_SKIP(std::string(path) + " is not there (make weights WEIGHTS_MODELS=\"smollm2 gemma3-270m\")");
+    T2lFile f(path);
+    Decoder model(f, Device::CPU);
+    CHECK(model.config().qk_norm);
+    const Tokenizer tok = Tokenizer::from_t2l(f);
+    const std::vector<int32_t> prompt = tok.encode("The capital of France is");
+    const std::vector<int32_t> got = greedy_until_eos(model, prompt, 16);
+    const std::string text = tok.decode(got, true);
+    std::printf("gemma3-270m: \"The capital of France is%s\"\n", text.c_str());
+    // transformers (its own GGUF loading, f32) continues with exactly this.
+    CHECK(text == " the capital of the country of France. It is the largest city in France and");
+}

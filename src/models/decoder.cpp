@@ -32,9 +32,10 @@ DecoderConfig DecoderConfig::from_json(const json::Value& cfg, const json::Value
     DecoderConfig c;
     const json::Value* mt = cfg.find("model_type");
     c.model_type = mt && mt->is_string() ? mt->string : "";
-    if (c.model_type != "llama" && c.model_type != "mistral" && c.model_type != "gemma2")
-        fail(source, ": model_type '", c.model_type, "' is not supported (llama, mistral, gemma2)");
-    const bool gemma = c.model_type == "gemma2";
+    if (c.model_type != "llama" && c.model_type != "mistral" && c.model_type != "gemma2" && c.model_type != "gemma3_text")
+        fail(source, ": model_type '", c.model_type, "' is not supported (llama, mistral, gemma2, gemma3_text)");
+    const bool gemma = c.model_type == "gemma2" || c.model_type == "gemma3_text";
+    c.qk_norm = c.model_type == "gemma3_text";
     c.vocab = need_int(cfg, "vocab_size", source);
     c.hidden = need_int(cfg, "hidden_size", source);
     c.n_layers = need_int(cfg, "num_hidden_layers", source);
@@ -72,6 +73,10 @@ DecoderConfig DecoderConfig::from_json(const json::Value& cfg, const json::Value
             // transformers 5 spelling: one entry per layer.
             if ((int)lt->array.size() != c.n_layers) fail(source, ": layer_types has ", lt->array.size(), " entries for ", c.n_layers, " layers");
             for (int i = 0; i < c.n_layers; i++) c.layer_sliding[(size_t)i] = lt->array[(size_t)i].as_string() == "sliding_attention";
+        } else if (const json::Value* pat = cfg.find("sliding_window_pattern"); pat && pat->is_number()) {
+            // Gemma 3 without layer_types: every pattern-th layer is global, the rest local.
+            const int64_t k = pat->as_int();
+            for (int i = 0; i < c.n_layers; i++) c.layer_sliding[(size_t)i] = k <= 0 || (i + 1) % k != 0;
         } else if (gemma) {
             for (int i = 0; i < c.n_layers; i++) c.layer_sliding[(size_t)i] = i % 2 == 0;  // Gemma 2: even layers are local
         } else {
@@ -81,7 +86,15 @@ DecoderConfig DecoderConfig::from_json(const json::Value& cfg, const json::Value
 
     // RoPE: transformers 4 has rope_theta + rope_scaling; transformers 5 has rope_parameters.
     const json::Value* rp = cfg.find("rope_parameters");
+    if (rp && !rp->is_object()) rp = nullptr;
     const json::Value* rs = rp && rp->is_object() ? rp : cfg.find("rope_scaling");
+    if (const json::Value* t = find_any(cfg, {"rope_local_base_freq"})) c.rope_local_theta = t->as_double();
+    if (rp && rp->find("full_attention")) {  // transformers 5 Gemma 3: one RoPE entry per layer type
+        if (const json::Value* sl = rp->find("sliding_attention"); sl && sl->find("rope_theta"))
+            c.rope_local_theta = sl->at("rope_theta").as_double();
+        rp = &rp->at("full_attention");
+        rs = rp;
+    }
     if (const json::Value* t = find_any(cfg, {"rope_theta"})) c.rope_theta = t->as_double();
     else if (rp && rp->find("rope_theta")) c.rope_theta = rp->at("rope_theta").as_double();
     if (rs && rs->is_object()) {
@@ -127,6 +140,10 @@ Decoder::Decoder(const T2lFile& file, Device device) : w_(file, "", device) {
             L.pre_ff_norm = w_.get(p + "pre_feedforward_layernorm.weight", {H});
             L.post_ff_norm = w_.get(p + "post_feedforward_layernorm.weight", {H});
         }
+        if (cfg_.qk_norm) {
+            L.q_norm = w_.get(p + "self_attn.q_norm.weight", {cfg_.head_dim});
+            L.k_norm = w_.get(p + "self_attn.k_norm.weight", {cfg_.head_dim});
+        }
         L.q = w_.get(p + "self_attn.q_proj.weight", {qd, H});
         L.k = w_.get(p + "self_attn.k_proj.weight", {kd, H});
         L.v = w_.get(p + "self_attn.v_proj.weight", {kd, H});
@@ -162,6 +179,9 @@ Decoder::Decoder(const T2lFile& file, Device device) : w_(file, "", device) {
             inv = scaled;
         }
         inv_freq_.push_back(inv);
+        // Gemma 3's sliding layers: plain RoPE with their own base, no scaling.
+        if (cfg_.rope_local_theta > 0)
+            inv_freq_local_.push_back(1.0f / std::pow((float)cfg_.rope_local_theta, (float)(2 * j) / (float)d));
     }
     lora_.resize((size_t)cfg_.n_layers);
     merged_.resize((size_t)cfg_.n_layers);
@@ -210,7 +230,8 @@ KVCache Decoder::new_cache(int64_t capacity) const {
         c.k.push_back(Tensor::zeros({capacity, kd}, DType::F32, device()));
         c.v.push_back(Tensor::zeros({capacity, kd}, DType::F32, device()));
     }
-    rope_tables(capacity, &c.cos, &c.sin);
+    rope_tables(capacity, inv_freq_, &c.cos, &c.sin);
+    if (!inv_freq_local_.empty()) rope_tables(capacity, inv_freq_local_, &c.cos_local, &c.sin_local);
     return c;
 }
 
@@ -232,12 +253,12 @@ void Decoder::project(Tensor& y, const Tensor& x, const Tensor& w, int layer, co
     }
 }
 
-void Decoder::rope_tables(int64_t n, Tensor* cos, Tensor* sin) const {
+void Decoder::rope_tables(int64_t n, const std::vector<float>& inv_freq, Tensor* cos, Tensor* sin) const {
     const int64_t half = cfg_.head_dim / 2;
     Tensor c = Tensor::empty({n, half}), s = Tensor::empty({n, half});
     for (int64_t i = 0; i < n; i++)
         for (int64_t j = 0; j < half; j++) {
-            const float angle = (float)i * inv_freq_[(size_t)j];  // f32 product, as HF
+            const float angle = (float)i * inv_freq[(size_t)j];  // f32 product, as HF
             c.f32()[i * half + j] = (float)std::cos((double)angle);
             s.f32()[i * half + j] = (float)std::sin((double)angle);
         }
@@ -268,6 +289,9 @@ Tensor Decoder::forward(const std::vector<int32_t>& tokens, KVCache& cache, bool
     if (hidden_states) hidden_states->assign(1, x.to(Device::CPU));
 
     const Tensor cos = cache.cos.rows(pos0, pos0 + n), sin = cache.sin.rows(pos0, pos0 + n);
+    const bool local_rope = cache.cos_local.data != nullptr;
+    const Tensor cos_l = local_rope ? cache.cos_local.rows(pos0, pos0 + n) : cos;
+    const Tensor sin_l = local_rope ? cache.sin_local.rows(pos0, pos0 + n) : sin;
     Tensor h = empty({n, H}), q = empty({n, qd}), k = empty({n, kd}), v = empty({n, kd});
     Tensor ctx = empty({n, qd}), o = empty({n, H});
     Tensor g = empty({n, I}), u = empty({n, I}), dn = empty({n, H});
@@ -278,8 +302,15 @@ Tensor Decoder::forward(const std::vector<int32_t>& tokens, KVCache& cache, bool
         project(q, h, L.q, l, "q_proj");
         project(k, h, L.k, l, "k_proj");
         project(v, h, L.v, l, "v_proj");
-        rope_(q, cfg_.n_heads, cfg_.head_dim, cos, sin);
-        rope_(k, cfg_.n_kv_heads, cfg_.head_dim, cos, sin);
+        if (cfg_.qk_norm) {  // Gemma 3: normalise each head of q and k before the rotation
+            Tensor qh = q.reshape({n * cfg_.n_heads, (int64_t)cfg_.head_dim});
+            Tensor kh = k.reshape({n * cfg_.n_kv_heads, (int64_t)cfg_.head_dim});
+            rms_norm(qh, qh, L.q_norm, cfg_.rms_eps, cfg_.norm_plus_one);
+            rms_norm(kh, kh, L.k_norm, cfg_.rms_eps, cfg_.norm_plus_one);
+        }
+        const bool sliding = cfg_.layer_sliding[(size_t)l];
+        rope_(q, cfg_.n_heads, cfg_.head_dim, sliding ? cos_l : cos, sliding ? sin_l : sin);
+        rope_(k, cfg_.n_kv_heads, cfg_.head_dim, sliding ? cos_l : cos, sliding ? sin_l : sin);
         copy_rows(cache.k[(size_t)l], pos0, k);
         copy_rows(cache.v[(size_t)l], pos0, v);
         AttentionParams ap;

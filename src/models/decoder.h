@@ -9,7 +9,8 @@
 //         sliding window on alternating layers, score soft-cap, 1/sqrt(query_pre_attn_scalar))
 //   mlp:  down(act(gate(x)) * up(x)), act = SiLU (LLaMA/Mistral) or tanh-GELU (Gemma)
 // Gemma also scales the embeddings by sqrt(hidden), stores RMSNorm weights as (w - 1), ties
-// lm_head to the embeddings and soft-caps the final logits.
+// lm_head to the embeddings and soft-caps the final logits. Gemma 3 drops the soft-caps, adds
+// an RMSNorm on each head of q and k, and gives its local (sliding) layers their own RoPE base.
 #pragma once
 
 #include <cstdint>
@@ -24,12 +25,13 @@
 namespace t2l {
 
 struct DecoderConfig {
-    std::string model_type;  // "llama", "mistral", "gemma2"
+    std::string model_type;  // "llama", "mistral", "gemma2", "gemma3_text"
     int vocab = 0, hidden = 0, n_layers = 0, n_heads = 0, n_kv_heads = 0, head_dim = 0, intermediate = 0;
     float rms_eps = 1e-5f;
     bool norm_plus_one = false;     // Gemma: RMSNorm multiplies by (1 + w)
     bool sandwich_norms = false;    // Gemma 2: post-attention and pre/post-feedforward norms
     bool scale_embeddings = false;  // Gemma: x = embed * sqrt(hidden)
+    bool qk_norm = false;           // Gemma 3: RMSNorm (1 + w) over head_dim on every q and k head
     bool tie_embeddings = false;
     std::string act = "silu";       // "silu" or "gelu_tanh"
     float attn_scale = 0;           // 1/sqrt(head_dim), or 1/sqrt(query_pre_attn_scalar)
@@ -40,6 +42,7 @@ struct DecoderConfig {
     double rope_theta = 10000;
     std::string rope_type = "default";  // default, linear, llama3
     double rope_factor = 1, low_freq_factor = 1, high_freq_factor = 4, original_max_positions = 8192;
+    double rope_local_theta = 0;  // Gemma 3: the base of the sliding layers' plain RoPE (0: as global)
     int64_t max_positions = 0;
     // Tokens
     std::vector<int32_t> eos_ids;
@@ -54,7 +57,8 @@ struct DecoderConfig {
 struct KVCache {
     int64_t capacity = 0, length = 0;
     std::vector<Tensor> k, v;
-    Tensor cos, sin;
+    Tensor cos, sin;              // global layers
+    Tensor cos_local, sin_local;  // sliding layers (Gemma 3's own base); empty when the same
 };
 
 class Decoder {
@@ -77,7 +81,7 @@ public:
 
 private:
     struct Layer {
-        Tensor in_norm, post_attn_norm, pre_ff_norm, post_ff_norm;
+        Tensor in_norm, post_attn_norm, pre_ff_norm, post_ff_norm, q_norm, k_norm;
         Tensor q, k, v, o, gate, up, down;  // (out, in) weights
     };
     struct LoraRef {  // unmerged LoRA on one projection
@@ -85,13 +89,13 @@ private:
         float scale = 0;
     };
     void project(Tensor& y, const Tensor& x, const Tensor& w, int layer, const char* module) const;
-    void rope_tables(int64_t n, Tensor* cos, Tensor* sin) const;  // positions 0 .. n-1
+    void rope_tables(int64_t n, const std::vector<float>& inv_freq, Tensor* cos, Tensor* sin) const;  // positions 0 .. n-1
 
     DecoderConfig cfg_;
     WeightSource w_;
     Tensor embed_, final_norm_, lm_head_;
     std::vector<Layer> layers_;
-    std::vector<float> inv_freq_;
+    std::vector<float> inv_freq_, inv_freq_local_;
     // Active adapter.
     std::vector<std::vector<std::pair<std::string, LoraRef>>> lora_;      // per layer: module -> A, B
     std::vector<std::vector<std::pair<std::string, Tensor>>> merged_;     // per layer: module -> W + sBA
