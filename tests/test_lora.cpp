@@ -182,3 +182,22 @@ TEST_CASE("sampling: greedy, seeded, top-k, top-p and repetition penalty", "[sam
         CHECK(std::fabs(counts[(size_t)i] / 20000.0 - expect) < 0.015);
     }
 }
+
+TEST_CASE("portable adapters fold sqrt(r) into B and apply the same delta", "[lora]") {
+    LoraAdapter a = make_adapter(1, 16, 16, 8);
+    LoraAdapter p = a;
+    make_portable(p);
+    CHECK(!p.use_rslora);
+    CHECK(!p.config.at("use_rslora").as_bool());
+    CHECK(std::fabs(p.scale() - 16.0 / 4.0) < 1e-12);  // alpha / r
+    for (size_t i = 0; i < a.modules.size(); i++) {
+        // s * B is unchanged: alpha/sqrt(r) * B == alpha/r * (sqrt(r) * B).
+        const float* b0 = a.modules[i].B.f32();
+        const float* b1 = p.modules[i].B.f32();
+        double worst = 0;
+        for (int64_t k = 0; k < a.modules[i].B.numel(); k++)
+            worst = std::max(worst, std::fabs(a.scale() * b0[k] - p.scale() * b1[k]));
+        CHECK(worst < 1e-5);
+        CHECK(a.modules[i].B.data != p.modules[i].B.data);  // the original is untouched
+    }
+}

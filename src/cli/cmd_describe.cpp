@@ -34,6 +34,7 @@ const CommandSpec kSpec = {
         {"--out", "-o", FlagType::String, nullptr, "OUT", "output folder (peft) or file (t2l); default adapter/ or adapter.t2l"},
         {"--format", nullptr, FlagType::String, "peft", "FORMAT", "peft, t2l or gguf (llama.cpp --lora)"},
         {"--base", nullptr, FlagType::String, nullptr, "BASE.t2l", "gguf: the base model (architecture, head counts)"},
+        {"--portable", nullptr, FlagType::Bool, nullptr, nullptr, "fold sqrt(r) into lora_B and write use_rslora false (for consumers that ignore rsLoRA)"},
         {"--batch", nullptr, FlagType::String, nullptr, "FILE", "one description per line; one adapter each"},
         {"--ids", nullptr, FlagType::String, nullptr, "1,2,3", "use these encoder token ids for the description"},
         {"--device", nullptr, FlagType::String, "auto", "DEV", "cpu, cuda or auto (the GPU when there is one)"},
@@ -127,6 +128,8 @@ int cmd_describe(int argc, char** argv) {
     }
     bar.finish();
     std::vector<LoraAdapter> adapters = pipeline.generate(embs);
+    if (args.flag("portable"))
+        for (auto& a : adapters) make_portable(a);
     const HypernetConfig& hc = pipeline.hypernet().config();
 
     const std::string source = base_name(t2l_path);

@@ -31,6 +31,18 @@ const char* projection_parent(const std::string& module) {
     return "self_attn";
 }
 
+void make_portable(LoraAdapter& a) {
+    if (!a.use_rslora) return;
+    const float fold = (float)std::sqrt((double)a.r);
+    for (auto& m : a.modules) {
+        Tensor b = m.B.to(Device::CPU);  // a private copy: the caller's B may be shared
+        for (int64_t i = 0; i < b.numel(); i++) b.f32()[i] *= fold;
+        m.B = b;
+    }
+    a.use_rslora = false;
+    if (a.config.is_object()) a.config.set("use_rslora", json::Value::from_bool(false));
+}
+
 std::string peft_key(int layer, const std::string& module, char which) {
     return cat("base_model.model.model.layers.", layer, ".", projection_parent(module), ".", module, ".lora_", which,
                ".weight");

@@ -29,6 +29,11 @@ struct LoraAdapter {
     const LoraModule* find(int layer, const std::string& module) const;
 };
 
+// The same adapter for consumers that ignore use_rslora: sqrt(r) is folded into every B and the
+// config says use_rslora false, so alpha / r times the new B A equals alpha / sqrt(r) times the
+// old one. A no-op for adapters without rsLoRA.
+void make_portable(LoraAdapter& a);
+
 // PEFT state-dict names: base_model.model.model.layers.{i}.{self_attn|mlp}.{module}.lora_{A|B}.weight
 std::string peft_key(int layer, const std::string& module, char which);
 // The submodule a projection lives in for LLaMA/Mistral/Gemma decoders.
