@@ -201,3 +201,33 @@ TEST_CASE("portable adapters fold sqrt(r) into B and apply the same delta", "[lo
         CHECK(a.modules[i].B.data != p.modules[i].B.data);  // the original is untouched
     }
 }
+
+TEST_CASE("t2l convert-adapter moves adapters between PEFT, .t2l and GGUF losslessly", "[lora][cli]") {
+    ScratchDir dir;
+    LoraAdapter a = make_adapter(2, 16, 16, 8);
+    write_peft_adapter(dir.file("peft"), a, json::Value::new_object());
+    std::string out;
+    REQUIRE(t2l_test::run_binary("t2l", "convert-adapter " + dir.file("peft") + " --format t2l -o " + dir.file("a.t2l") + " -q", &out) == 0);
+    REQUIRE(t2l_test::run_binary("t2l", "convert-adapter " + dir.file("a.t2l") + " --format peft -o " + dir.file("back") + " -q", &out) == 0);
+    LoraAdapter back = load_adapter(dir.file("back"));
+    REQUIRE(back.modules.size() == a.modules.size());
+    for (const auto& m : a.modules) {
+        const LoraModule* mb = back.find(m.layer, m.module);
+        REQUIRE(mb);
+        CHECK(std::memcmp(mb->A.data, m.A.data, m.A.nbytes()) == 0);
+        CHECK(std::memcmp(mb->B.data, m.B.data, m.B.nbytes()) == 0);
+    }
+    CHECK(back.use_rslora);
+    CHECK(back.r == 4);
+    // GGUF needs the architecture; the config's base model ("tiny") is not a known one.
+    CHECK(t2l_test::run_binary("t2l", "convert-adapter " + dir.file("peft") + " --format gguf -o " + dir.file("a.gguf"), &out) == 1);
+    CHECK_THAT(out, Catch::Contains("pass --base BASE.t2l"));
+    CHECK(!t2l_test::path_exists(dir.file("a.gguf")));
+    CHECK(t2l_test::run_binary("t2l", "convert-adapter " + dir.file("a.gguf") + " --format peft -o " + dir.file("x"), &out) == 1);
+    CHECK_THAT(out, Catch::Contains("reading GGUF adapters is not supported"));
+    // --portable: same delta, rsLoRA off.
+    REQUIRE(t2l_test::run_binary("t2l", "convert-adapter " + dir.file("peft") + " --portable --format peft -o " + dir.file("portable") + " -q", &out) == 0);
+    LoraAdapter p = load_adapter(dir.file("portable"));
+    CHECK(!p.use_rslora);
+    CHECK(std::fabs(p.scale() * p.modules[0].B.f32()[0] - a.scale() * a.modules[0].B.f32()[0]) < 1e-5);
+}

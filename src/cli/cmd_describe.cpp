@@ -65,21 +65,7 @@ void write_adapter(const std::string& out, const std::string& format, const Lora
         write_peft_adapter(out, a, meta);
         return;
     }
-    T2lWriter w(out);
-    w.set_meta("general.kind", MetaValue::of_string("adapter"));
-    w.set_meta("general.source", MetaValue::of_string(source));
-    w.set_meta("peft.adapter_config", MetaValue::of_json(json::dump(a.config)));
-    w.set_meta("t2l.description", MetaValue::of_string(desc));
-    w.set_meta("t2l.task_embedding", MetaValue::of_json(embedding_json(emb)));
-    for (const auto& m : a.modules) {
-        w.add_tensor(peft_key(m.layer, m.module, 'A'), DType::F32, m.A.shape);
-        w.add_tensor(peft_key(m.layer, m.module, 'B'), DType::F32, m.B.shape);
-    }
-    for (const auto& m : a.modules) {
-        w.write_data(m.A.data, m.A.nbytes());
-        w.write_data(m.B.data, m.B.nbytes());
-    }
-    w.finish();
+    write_t2l_adapter(out, a, {{"general.source", source}, {"t2l.description", desc}, {"t2l.task_embedding_json", embedding_json(emb)}});
 }
 
 std::string base_name(const std::string& p) {

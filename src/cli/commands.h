@@ -11,6 +11,7 @@ int cmd_describe(int argc, char** argv);
 int cmd_logits(int argc, char** argv);
 int cmd_run(int argc, char** argv);
 int cmd_bench(int argc, char** argv);
+int cmd_convert_adapter(int argc, char** argv);
 int cmd_map(int argc, char** argv);
 
 struct CommandEntry {

@@ -17,6 +17,7 @@ const CommandEntry* command_table(int* count) {
         {"embed", "print the task embedding of a description", cmd_embed},
         {"logits", "the base model's logits for token ids (tests, debugging)", cmd_logits},
         {"map", "the LoRA manifold: adapters for many descriptions as a labelled 2D map, with a cluster score", cmd_map},
+        {"convert-adapter", "convert a LoRA adapter between PEFT, llama.cpp GGUF and .t2l", cmd_convert_adapter},
         {"bench", "benchmarks: tokenize, describe, decode", cmd_bench},
         {"inspect", "list a .t2l file's metadata and tensors; --verify recomputes checksums", cmd_inspect},
         {"tokenize", "token ids of a text under a model's tokenizer (--verbose: with token strings)", cmd_tokenize},
@@ -34,7 +35,7 @@ static void print_usage(FILE* out) {
                  "t2l %s — Text-to-LoRA: describe a task, get a LoRA adapter.\n\n"
                  "usage: t2l <command> [options]   (t2l <command> --help for its options)\n\ncommands:\n",
                  t2l::kVersion);
-    for (int i = 0; i < n; i++) std::fprintf(out, "  %-10s %s\n", cmds[i].name, cmds[i].summary);
+    for (int i = 0; i < n; i++) std::fprintf(out, "  %-16s %s\n", cmds[i].name, cmds[i].summary);
     std::fprintf(out, "\nweights are converted with ./t2l-convert (see weights/README.md)\n");
 }
 

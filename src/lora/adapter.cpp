@@ -90,6 +90,29 @@ void write_peft_adapter(const std::string& dir, const LoraAdapter& a, const json
     config.commit();
 }
 
+void write_t2l_adapter(const std::string& path, const LoraAdapter& a,
+                       const std::vector<std::pair<std::string, std::string>>& metadata) {
+    T2lWriter w(path);
+    w.set_meta("general.kind", MetaValue::of_string("adapter"));
+    w.set_meta("peft.adapter_config", MetaValue::of_json(json::dump(a.config)));
+    for (const auto& kv : metadata) {
+        const std::string suffix = "_json";
+        const bool is_json = kv.first.size() > suffix.size() && kv.first.compare(kv.first.size() - suffix.size(), suffix.size(), suffix) == 0;
+        if (is_json) w.set_meta(kv.first.substr(0, kv.first.size() - suffix.size()), MetaValue::of_json(kv.second));
+        else w.set_meta(kv.first, MetaValue::of_string(kv.second));
+    }
+    for (const auto& m : a.modules) {
+        w.add_tensor(peft_key(m.layer, m.module, 'A'), DType::F32, m.A.shape);
+        w.add_tensor(peft_key(m.layer, m.module, 'B'), DType::F32, m.B.shape);
+    }
+    for (const auto& m : a.modules) {
+        const Tensor A = m.A.on(Device::CPU), B = m.B.on(Device::CPU);
+        w.write_data(A.data, A.nbytes());
+        w.write_data(B.data, B.nbytes());
+    }
+    w.finish();
+}
+
 namespace {
 // "base_model.model.model.layers.12.self_attn.q_proj.lora_A.weight" -> (12, "q_proj", 'A').
 bool parse_peft_key(const std::string& key, int* layer, std::string* module, char* which) {

@@ -45,6 +45,12 @@ const char* projection_parent(const std::string& module);
 // safetensors header (strings only).
 void write_peft_adapter(const std::string& dir, const LoraAdapter& a, const json::Value& metadata);
 
+// Writes a .t2l adapter (general.kind "adapter", peft.adapter_config, PEFT tensor names, f32);
+// `metadata` adds string entries (description, source, ...) and json entries (keys ending in
+// "_json" are stored as json without the suffix).
+void write_t2l_adapter(const std::string& path, const LoraAdapter& a,
+                       const std::vector<std::pair<std::string, std::string>>& metadata);
+
 // Reads a PEFT folder (adapter_model.safetensors + adapter_config.json) or a .t2l adapter.
 // Every tensor must be a lora_A/lora_B weight of a decoder layer, paired, with consistent ranks;
 // values are converted to f32.
