@@ -68,10 +68,6 @@ void write_adapter(const std::string& out, const std::string& format, const Lora
     write_t2l_adapter(out, a, {{"general.source", source}, {"t2l.description", desc}, {"t2l.task_embedding_json", embedding_json(emb)}});
 }
 
-std::string base_name(const std::string& p) {
-    size_t s = p.rfind('/');
-    return s == std::string::npos ? p : p.substr(s + 1);
-}
 }  // namespace
 
 int cmd_describe(int argc, char** argv) {

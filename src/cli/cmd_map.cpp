@@ -20,6 +20,7 @@
 #include "cli/t2l_inputs.h"
 #include "cli/progress.h"
 #include "common.h"
+#include "io/mapped_file.h"
 #include "io/atomic_file.h"
 #include "map/descriptions.h"
 #include "map/pca.h"
@@ -89,11 +90,6 @@ const CommandSpec kSpec = {
 
 using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
-
-std::string base_name(const std::string& p) {
-    const size_t s = p.rfind('/');
-    return s == std::string::npos ? p : p.substr(s + 1);
-}
 
 // "3407872" -> "3,407,872"
 std::string grouped_digits(uint64_t v) {

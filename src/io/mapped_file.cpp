@@ -84,6 +84,13 @@ std::string join_path(const std::string& dir, const std::string& name) {
     return dir + "/" + name;
 }
 
+std::string base_name(const std::string& path) {
+    std::string p = path;
+    while (p.size() > 1 && p.back() == '/') p.pop_back();
+    const size_t slash = p.rfind('/');
+    return slash == std::string::npos ? p : p.substr(slash + 1);
+}
+
 void make_dirs(const std::string& dir) {
     if (dir.empty() || is_directory(dir)) return;
     const size_t slash = dir.find_last_of('/', dir.size() > 1 ? dir.size() - 2 : 0);

@@ -35,6 +35,8 @@ std::string read_file(const std::string& path);
 bool file_exists(const std::string& path);
 bool is_directory(const std::string& path);
 std::string join_path(const std::string& dir, const std::string& name);
+// The last component of a path ("a/b/" -> "b").
+std::string base_name(const std::string& path);
 // mkdir -p; throws Error naming the folder.
 void make_dirs(const std::string& dir);
 

@@ -315,7 +315,10 @@ std::vector<LoraAdapter> Hypernet::generate(const std::vector<std::vector<float>
         const bool sft = cfg_.training_task == "sft";
         const bool z = cfg_.training_task == "recon" && cfg_.factorized && cfg_.pred_z_score;
         const bool add_offset = sft || (cfg_.training_task == "recon" && cfg_.factorized);
-        const float shrink = (cfg_.training_task == "recon" && !cfg_.factorized) ? (float)(1.0 / std::sqrt(cfg_.delta_w_scaling)) : 1.0f;
+        // Non-factorized recon targets were trained scaled by delta_w_scaling on the product:
+        // each factor comes back divided by its square root.
+        const bool rescale = cfg_.training_task == "recon" && !cfg_.factorized;
+        const float root = (float)std::sqrt(cfg_.delta_w_scaling);
         for (int64_t b = 0; b < B; b++) {
             for (int64_t l = 0; l < L; l++) {
                 const int64_t i = b * L + l;
@@ -344,11 +347,9 @@ std::vector<LoraAdapter> Hypernet::generate(const std::vector<std::vector<float>
                     for (int64_t j = 0; j < r * in; j++) a[j] += oa[j];
                     for (int64_t j = 0; j < outf * r; j++) bm[j] += ob[j];
                 }
-                if (shrink != 1.0f) {
-                    // Non-factorized recon targets were trained scaled by delta_w_scaling on the product:
-                    // each factor comes back divided by its square root.
-                    for (int64_t j = 0; j < r * in; j++) a[j] /= (float)std::sqrt(cfg_.delta_w_scaling);
-                    for (int64_t j = 0; j < outf * r; j++) bm[j] /= (float)std::sqrt(cfg_.delta_w_scaling);
+                if (rescale) {
+                    for (int64_t j = 0; j < r * in; j++) a[j] /= root;
+                    for (int64_t j = 0; j < outf * r; j++) bm[j] /= root;
                 }
                 out[(size_t)b].modules.push_back(std::move(lm));
             }

@@ -34,13 +34,6 @@ struct Source {
     void meta(const std::string& key, MetaValue v) { metadata.emplace_back(key, std::move(v)); }
 };
 
-std::string base_name(const std::string& path) {
-    std::string p = path;
-    while (p.size() > 1 && p.back() == '/') p.pop_back();
-    size_t slash = p.rfind('/');
-    return slash == std::string::npos ? p : p.substr(slash + 1);
-}
-
 // A JSON file stored as a Json metadata value, validated on the way in. Kept as the
 // original text so the engine sees exactly what the source had.
 void add_json_file(Source& s, const std::string& key, const std::string& path, bool required) {
