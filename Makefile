@@ -21,7 +21,8 @@ endif
 ifeq ($(CUDA),1)
   CUDA_HOME  := $(patsubst %/bin/nvcc,%,$(NVCC))
   CXXFLAGS   += -DT2L_CUDA=1 -I$(CUDA_HOME)/include
-  NVCCFLAGS  ?= -O3 -std=c++17 $(CUDA_ARCHS) -Isrc -Ikernels -MMD -MP -Xcompiler -Wall
+  # Every kernel on the per-thread default stream: a blocking stream that CUDA graphs can capture.
+  NVCCFLAGS  ?= -O3 -std=c++17 $(CUDA_ARCHS) --default-stream per-thread -Isrc -Ikernels -MMD -MP -Xcompiler -Wall
   LDLIBS     += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcudart_static -lcublas -ldl -lrt
   KERNEL_SRC := $(wildcard kernels/*.cu)
   GPU_SRC    :=
@@ -80,6 +81,35 @@ asan:
 	  SANITIZE='-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined' \
 	  TEST_ARGS='$(TEST_ARGS)' test
 
+# libFuzzer harnesses for every reader of untrusted bytes (tests/fuzz/README.md): clang,
+# ASan + UBSan, CPU only, in build-fuzz/. `make fuzz` runs each for FUZZ_SECONDS (FUZZ=names
+# picks some); new corpus inputs stay in build-fuzz/corpus, crashes in build-fuzz/artifacts.
+FUZZ_CXX     ?= clang++
+FUZZ_SECONDS ?= 60
+FUZZ_BUILD   ?= build-fuzz
+FUZZ_FLAGS   := -O1 -g -std=c++17 -fno-omit-frame-pointer -fsanitize=address,undefined \
+                -fno-sanitize-recover=undefined -Isrc -Itools -MMD -MP
+FUZZ_LIB_SRC := src/dtype.cpp src/tensor.cpp tools/convert/gguf_import.cpp \
+                $(sort $(wildcard src/io/*.cpp src/format/*.cpp src/tokenizer/*.cpp))
+FUZZ_LIB_OBJ := $(patsubst %.cpp,$(FUZZ_BUILD)/%.o,$(FUZZ_LIB_SRC))
+FUZZ         ?= $(patsubst tests/fuzz/fuzz_%.cpp,%,$(sort $(wildcard tests/fuzz/fuzz_*.cpp)))
+
+$(FUZZ_BUILD)/%.o: %.cpp
+	@mkdir -p $(dir $@)
+	$(FUZZ_CXX) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+
+$(FUZZ_BUILD)/fuzz_%: $(FUZZ_BUILD)/tests/fuzz/fuzz_%.o $(FUZZ_LIB_OBJ)
+	$(FUZZ_CXX) $(FUZZ_FLAGS) -fsanitize=fuzzer -pthread -o $@ $^
+
+.PRECIOUS: $(FUZZ_BUILD)/%.o
+fuzz-build: $(addprefix $(FUZZ_BUILD)/fuzz_,$(FUZZ))
+fuzz: fuzz-build
+	FUZZ_BUILD=$(FUZZ_BUILD) FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/run.sh $(FUZZ)
+
+# Remakes the committed seed corpora from tests/fixtures (tests/fuzz/make_seeds.cpp).
+fuzz-seeds: $(FUZZ_BUILD)/tests/fuzz/make_seeds.o $(FUZZ_LIB_OBJ)
+	$(FUZZ_CXX) $(FUZZ_FLAGS) -pthread -o $(FUZZ_BUILD)/make_seeds $^ && ./$(FUZZ_BUILD)/make_seeds
+
 # The kernel benchmark: GEMV, GEMM and attention at Llama-3.1-8B shapes against the GPU's
 # ceilings (tools/bench_kernels.cu); BENCH_ARGS passes its options, e.g. --quick.
 ifeq ($(CUDA),1)
@@ -121,7 +151,10 @@ weights: $(BINDIR)/t2l $(BINDIR)/t2l-convert
 .PHONY: weights
 
 clean:
-	rm -rf build build-asan t2l t2l-convert
+	rm -rf build build-asan build-fuzz t2l t2l-convert
 
-.PHONY: all test asan clean bench bench-kernels
+.PHONY: all test asan clean bench bench-kernels fuzz fuzz-build fuzz-seeds
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+ifneq ($(filter fuzz fuzz-build fuzz-seeds,$(MAKECMDGOALS)),)
+-include $(shell find $(FUZZ_BUILD) -name '*.d' 2>/dev/null)
+endif

@@ -57,6 +57,7 @@ struct AttnArgs {
     int64_t qw, kw;              // row strides of q/out and k/v, in elements
     bool causal;
     float scale, softcap;
+    const int32_t* pos;          // decode step in a graph: the query's position, read on the device
 };
 
 // The keys query row i may see (may be empty: first > last).
@@ -359,6 +360,12 @@ __global__ void __launch_bounds__(kDecodeWarps * 32, 4)  // 4 blocks per SM: the
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     const int split = blockIdx.x, h0 = blockIdx.y * G, kvh = h0 / a.group;
     const int64_t i = blockIdx.z;
+    if (a.pos) {  // one query at *pos over keys 0..*pos: the chunks are cut here, not on the host
+        a.q_pos0 = *a.pos;
+        a.t = a.q_pos0 + 1;
+        span_lo = a.window > 0 ? max((int64_t)0, a.q_pos0 - a.window + 1) : 0;
+        chunk = (a.t - span_lo + splits - 1) / splits;
+    }
     int64_t first, last;
     visible(a, i, &first, &last);
     const int64_t lo = max(first, span_lo + split * chunk), hi = min(last, span_lo + (split + 1) * chunk - 1);
@@ -594,13 +601,20 @@ void launch_decode_d(int G, float* part, const float* q, const KV* k, const KV* 
     }
 }
 
-template <typename KV>
-void decode(float* out, const float* q, const void* k, const void* v, const AttnArgs& a) {
+// How decode cuts the keys: the first key any query row sees, keys per chunk, chunks.
+struct DecodePlan {
+    int64_t span_lo, chunk, splits;
+    int G;
+};
+DecodePlan plan_decode(const AttnArgs& a) {
     // The keys some query row sees: from row 0's first to row n-1's last (both grow with the row).
+    // With a device position (a.pos) the chunks are sized on the device; the split count here is
+    // for the longest span the cache holds (t = its capacity), so one recorded launch fits all.
     const int64_t pos0 = a.q_pos0, posn = a.q_pos0 + a.n - 1;
-    const int64_t span_lo = a.window > 0 ? std::max<int64_t>(0, pos0 - a.window + 1) : 0;
-    const int64_t span_hi = a.causal ? std::min(posn, a.t - 1) : a.t - 1;
-    const int64_t span = std::max<int64_t>(0, span_hi - span_lo + 1);
+    const int64_t span_lo = a.window > 0 && !a.pos ? std::max<int64_t>(0, pos0 - a.window + 1) : 0;
+    const int64_t span_hi = a.causal && !a.pos ? std::min(posn, a.t - 1) : a.t - 1;
+    int64_t span = std::max<int64_t>(0, span_hi - span_lo + 1);
+    if (a.pos && a.window > 0) span = std::min(span, a.window);
     const int G = decode_heads_per_block(a.group, a.head_dim);
     const int64_t head_blocks = a.n * (a.n_heads / G);
     // Enough chunks for ~4 blocks per SM (one wave at the kernels' register use), but at least 64
@@ -614,11 +628,19 @@ void decode(float* out, const float* q, const void* k, const void* v, const Attn
         chunk = (span + kMaxSplits - 1) / kMaxSplits;
         splits = (span + chunk - 1) / chunk;
     }
-    const int64_t D = a.head_dim;
-    float* part = static_cast<float*>(workspace(kWsAttnPartial, (size_t)(a.n * a.n_heads * splits * (D + 2)) * 4));
+    return {span_lo, chunk, splits, G};
+}
+
+// part: scratch of n·h·splits·(D+2) floats, or null for the shared workspace.
+template <typename KV>
+void decode(float* out, const float* q, const void* k, const void* v, const AttnArgs& a, float* part = nullptr) {
+    const DecodePlan plan = plan_decode(a);
+    const int64_t D = a.head_dim, span_lo = plan.span_lo, chunk = plan.chunk;
+    const int G = plan.G;
+    if (!part) part = static_cast<float*>(workspace(kWsAttnPartial, (size_t)(a.n * a.n_heads * plan.splits * (D + 2)) * 4));
     const KV* kk = static_cast<const KV*>(k);
     const KV* vv = static_cast<const KV*>(v);
-    const int sp = (int)splits;
+    const int sp = (int)plan.splits;
     switch (a.head_dim) {
         case 32: launch_decode_d<32>(G, part, q, kk, vv, a, span_lo, chunk, sp); break;
         case 64: launch_decode_d<64>(G, part, q, kk, vv, a, span_lo, chunk, sp); break;
@@ -666,6 +688,7 @@ void attention(float* out, const float* q, const void* k, const void* v, DType k
         return;
     }
     AttnArgs a;
+    a.pos = nullptr;
     a.n_heads = p.n_heads;
     a.group = p.n_heads / p.n_kv_heads;
     a.head_dim = p.head_dim;
@@ -704,6 +727,51 @@ void attention(float* out, const float* q, const void* k, const void* v, DType k
         else generic<float>(out, q, k, v, a);
     }
     check_launch("attention (cuda)");
+}
+
+namespace {
+AttnArgs step_args(const int32_t* pos, int64_t capacity, const AttentionParams& p) {
+    AttnArgs a;
+    a.pos = pos;
+    a.n_heads = p.n_heads;
+    a.group = p.n_heads / p.n_kv_heads;
+    a.head_dim = p.head_dim;
+    a.n = 1;
+    a.t = capacity;
+    a.q_pos0 = 0;
+    a.window = p.window;
+    a.qw = (int64_t)p.n_heads * p.head_dim;
+    a.kw = (int64_t)p.n_kv_heads * p.head_dim;
+    a.causal = true;
+    a.scale = p.scale;
+    a.softcap = p.softcap;
+    return a;
+}
+}  // namespace
+
+int64_t attention_at_scratch(int64_t capacity, const AttentionParams& p) {
+    if (p.n_heads <= 0 || p.n_kv_heads <= 0 || p.n_heads % p.n_kv_heads || capacity <= 0) return 0;
+    const AttnArgs a = step_args(nullptr, capacity, p);
+    AttnArgs b = a;
+    b.pos = reinterpret_cast<const int32_t*>(16);  // any non-null: plan as the device-position launch does
+    return (int64_t)p.n_heads * plan_decode(b).splits * (p.head_dim + 2);
+}
+
+void attention_at(float* out, const float* q, const void* k, const void* v, DType kv_dtype, const int32_t* pos,
+                  int64_t capacity, const AttentionParams& p, float* scratch) {
+    if (kv_dtype != DType::F32 && kv_dtype != DType::BF16)
+        fail("attention (cuda): k/v must be f32 or bf16, got ", dtype_name(kv_dtype));
+    if (p.n_heads <= 0 || p.n_kv_heads <= 0 || p.n_heads % p.n_kv_heads)
+        fail("attention (cuda): n_heads (", p.n_heads, ") must be a positive multiple of n_kv_heads (", p.n_kv_heads, ")");
+    if (capacity <= 0 || capacity > INT32_MAX / 2 || p.window < 0) fail("attention (cuda): bad cache capacity ", capacity);
+    if (!out || !q || !k || !v || !pos || !scratch) fail("attention (cuda): null device pointer");
+    const int D = p.head_dim;
+    if (!(aligned16(out) && aligned16(q) && aligned16(k) && aligned16(v)) || !(D == 32 || D == 64 || D == 128 || D == 256))
+        fail("attention (cuda): the decode step needs head_dim 32, 64, 128 or 256 and 16-byte aligned buffers");
+    const AttnArgs a = step_args(pos, capacity, p);
+    if (kv_dtype == DType::BF16) decode<__nv_bfloat16>(out, q, k, v, a, scratch);
+    else decode<float>(out, q, k, v, a, scratch);
+    check_launch("attention (cuda decode step)");
 }
 
 }  // namespace t2l::cuda

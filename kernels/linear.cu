@@ -80,7 +80,7 @@ namespace {
 // y[r*out + o] = sum_k x[r*in + k] * w[o*in + k] + bias[o] for r < N. One warp: R rows of w.
 template <typename W, int N, int R, int U, bool VEC, bool PF = false>
 __global__ void gemv_kernel(float* __restrict__ y, const float* __restrict__ x, const W* __restrict__ w,
-                            const float* __restrict__ bias, int64_t in, int64_t out) {
+                            const float* __restrict__ bias, int64_t in, int64_t out, bool accumulate) {
     constexpr int E = VEC ? Pack16<W>::n : 1;  // weights per chunk
     const int lane = threadIdx.x & 31;
     const int64_t warp = ((int64_t)blockIdx.x * blockDim.x + threadIdx.x) >> 5;
@@ -155,21 +155,26 @@ __global__ void gemv_kernel(float* __restrict__ y, const float* __restrict__ x, 
 #pragma unroll
         for (int i = 0; i < N; i++) {
             const float s = warp_sum(acc[r][i]);
-            if (lane == 0 && row0 + r < out) y[i * out + row0 + r] = s + (bias ? bias[row0 + r] : 0.0f);
+            if (lane == 0 && row0 + r < out) {
+                float* dst = y + i * out + row0 + r;
+                *dst = s + (bias ? bias[row0 + r] : 0.0f) + (accumulate ? *dst : 0.0f);
+            }
         }
 }
 
 // A GEMV instantiation: how to launch it, and how many of its warps the whole GPU holds at once.
 struct GemvKernel {
-    void (*launch)(float*, const float*, const void*, const float*, int64_t, int64_t, int) = nullptr;
+    void (*launch)(float*, const float*, const void*, const float*, int64_t, int64_t, bool, int) = nullptr;
     int64_t (*resident_warps)(int threads) = nullptr;
 };
 
 template <typename W, int N, int R, int U, bool VEC, bool PF>
-void launch_gemv(float* y, const float* x, const void* w, const float* bias, int64_t in, int64_t out, int threads) {
+void launch_gemv(float* y, const float* x, const void* w, const float* bias, int64_t in, int64_t out, bool accumulate,
+                 int threads) {
     const int64_t warps = (out + R - 1) / R;
     const int64_t blocks = (warps * 32 + threads - 1) / threads;
-    gemv_kernel<W, N, R, U, VEC, PF><<<(unsigned)blocks, threads>>>(y, x, static_cast<const W*>(w), bias, in, out);
+    gemv_kernel<W, N, R, U, VEC, PF><<<(unsigned)blocks, threads>>>(y, x, static_cast<const W*>(w), bias, in, out,
+                                                                    accumulate);
 }
 
 template <typename W, int N, int R, int U, bool VEC, bool PF>
@@ -338,6 +343,7 @@ cublasHandle_t cublas() {
         if (st != CUBLAS_STATUS_SUCCESS) fail("cuBLAS: cannot create a handle: ", cublasGetStatusString(st));
         // Default math: f32 GEMMs stay f32 (no TF32), the bf16/f16 ones use the tensor cores.
         cublasSetMathMode(c, CUBLAS_DEFAULT_MATH);
+        cublasSetStream(c, cudaStreamPerThread);  // the stream every kernel here runs on
         return c;
     }();
     return h;
@@ -368,7 +374,7 @@ GemvConfig gemv_default_config(int64_t n, int64_t out, DType wt) {
 }
 
 void linear_gemv(float* y, const float* x, const void* w, DType wt, const void* bias, DType bt, int64_t n,
-                 int64_t in, int64_t out, const GemvConfig& cfg) {
+                 int64_t in, int64_t out, const GemvConfig& cfg, bool accumulate) {
     check_common(y, x, w, wt, bias, bt, n, in, out);
     if (n < 1 || n > 8) fail("linear (cuda GEMV): n must be 1..8, got ", n);
     if (cfg.threads < 32 || cfg.threads > 1024 || cfg.threads % 32) fail("linear (cuda GEMV): bad block size ", cfg.threads);
@@ -389,16 +395,17 @@ void linear_gemv(float* y, const float* x, const void* w, DType wt, const void* 
              cfg.l2_prefetch ? " +L2 prefetch" : "", " with ", dtype_name(wt), " weights and n=", n,
              vec ? "" : " (unaligned rows)");
     const float* b = bias_f32(bias, bt, out);
-    k.launch(y, x, w, b, in, out, cfg.threads);
+    k.launch(y, x, w, b, in, out, accumulate, cfg.threads);
     check_launch("linear (cuda GEMV)");
 }
 
 void linear_gemm(float* y, const float* x, const void* w, DType wt, const void* bias, DType bt, int64_t n,
-                 int64_t in, int64_t out) {
+                 int64_t in, int64_t out, bool accumulate) {
     check_common(y, x, w, wt, bias, bt, n, in, out);
     if (n == 0) return;
     if (n > INT32_MAX || in > INT32_MAX || out > INT32_MAX) fail("linear (cuda GEMM): sizes exceed cuBLAS's int range");
-    const float alpha = 1.0f, zero = 0.0f, one = 1.0f;
+    const float alpha = 1.0f, one = 1.0f;
+    const float beta0 = accumulate ? 1.0f : 0.0f;  // the first product's beta: y += ... when accumulating
     // Row-major y (n, out) = x (n, in) · wᵀ is column-major yᵀ (out, n) = w (in, out)ᵀ · xᵀ (in, n).
     auto gemm = [&](const void* xin, cudaDataType_t ab, const float* beta) {
         const cublasStatus_t st = cublasGemmEx(cublas(), CUBLAS_OP_T, CUBLAS_OP_N, (int)out, (int)n, (int)in, &alpha, w, ab,
@@ -409,7 +416,7 @@ void linear_gemm(float* y, const float* x, const void* w, DType wt, const void* 
                  "): ", cublasGetStatusString(st));
     };
     if (wt == DType::F32) {
-        gemm(x, CUDA_R_32F, &zero);
+        gemm(x, CUDA_R_32F, &beta0);
     } else {
         // cuBLAS multiplies like types only, so x is rounded to the weights' dtype. By default x is
         // split into hi = round(x) and lo = round(x - hi) and both are multiplied (y = w·hi + w·lo):
@@ -438,7 +445,7 @@ void linear_gemm(float* y, const float* x, const void* w, DType wt, const void* 
         }
         check_launch("linear (cuda GEMM, rounding x)");
         const cudaDataType_t ab = bf ? CUDA_R_16BF : CUDA_R_16F;
-        gemm(hi, ab, &zero);
+        gemm(hi, ab, &beta0);
         if (split) gemm(lo, ab, &one);  // accumulate the low half into y
     }
     if (bias) {
@@ -449,10 +456,10 @@ void linear_gemm(float* y, const float* x, const void* w, DType wt, const void* 
 }
 
 void linear(float* y, const float* x, const void* w, DType wt, const void* bias, DType bt, int64_t n, int64_t in,
-            int64_t out) {
+            int64_t out, bool accumulate) {
     if (n == 0) return;
-    if (n <= 8) linear_gemv(y, x, w, wt, bias, bt, n, in, out, gemv_default_config(n, out, wt));
-    else linear_gemm(y, x, w, wt, bias, bt, n, in, out);
+    if (n <= 8) linear_gemv(y, x, w, wt, bias, bt, n, in, out, gemv_default_config(n, out, wt), accumulate);
+    else linear_gemm(y, x, w, wt, bias, bt, n, in, out, accumulate);
 }
 
 }  // namespace t2l::cuda

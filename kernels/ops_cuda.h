@@ -13,6 +13,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 
 #include "dtype.h"
 #include "ops/ops.h"
@@ -22,8 +23,9 @@ namespace t2l::cuda {
 // y (n, out) = x (n, in) · wᵀ + bias. n <= 8: a hand-written GEMV reading w once with 16-byte
 // loads, f32 x and f32 accumulation; n > 8: cuBLAS with x rounded to w's dtype (bf16/f16) and
 // f32 accumulation, or plain f32 SGEMM for f32 weights. bias (out) may be null.
+// accumulate: y += x · wᵀ (+ bias) instead of y =.
 void linear(float* y, const float* x, const void* w, DType wt, const void* bias, DType bt, int64_t n, int64_t in,
-            int64_t out);
+            int64_t out, bool accumulate = false);
 
 void layer_norm(float* y, const float* x, const void* w, DType wt, const void* b, DType bt, int64_t n, int64_t dim,
                 float eps);
@@ -51,6 +53,42 @@ enum class AttentionPath { Auto, Prefill, Decode, Generic };
 void attention(float* out, const float* q, const void* k, const void* v, DType kv_dtype, int64_t n, int64_t t,
                const AttentionParams& p, AttentionPath path = AttentionPath::Auto);
 
+// One query (the decode step) at the position *pos (device memory) over cache rows 0..*pos;
+// capacity is the cache's row count (it sizes the split-K launch so a CUDA graph can replay it).
+// scratch: attention_at_scratch(capacity, p) floats owned by the caller (a recorded graph keeps
+// pointing at it).
+int64_t attention_at_scratch(int64_t capacity, const AttentionParams& p);
+void attention_at(float* out, const float* q, const void* k, const void* v, DType kv_dtype, const int32_t* pos,
+                  int64_t capacity, const AttentionParams& p, float* scratch);
+
+// ---- the decode step's fused kernels (kernels/decode.cu) ------------------------------------
+
+// x += delta (delta may be null); h = rms_norm(x) · w. x, h (n, dim).
+void add_rms_norm(float* x, const float* delta, float* h, const void* w, DType wt, int64_t n, int64_t dim, float eps,
+                  bool plus_one);
+// y (n, inter) = act(gu[:, :inter]) · gu[:, inter:], gu (n, 2·inter); act: SiLU or tanh-GELU.
+void act_mul(float* y, const float* gu, int64_t n, int64_t inter, bool gelu_tanh);
+// One token's q|k|v row (h·d + 2·hk·d): q (h·d) = rope(norm(q)); cache rows *pos get rope(norm(k))
+// and v. cos/sin (capacity, d/2); q_norm/k_norm (d) may be null (no per-head norm).
+void qkv_rope_cache(float* q, void* k_cache, void* v_cache, DType kv_dtype, const float* qkv, const float* cos,
+                    const float* sin, const int32_t* pos, const void* q_norm, const void* k_norm, DType norm_dtype,
+                    int n_heads, int n_kv_heads, int head_dim, float eps, bool plus_one);
+// y (n, dim) = table[ids] · mult with ids in DEVICE memory.
+void embedding_at(float* y, const void* table, DType tt, const int32_t* ids, int64_t n, int64_t dim, float mult);
+// dst (n) in bf16 or f16 = src (n) f32 rounded to nearest even.
+void cast_f32(void* dst, DType dt, const float* src, int64_t n);
+// ids (n) = index of the first maximum of each row of x (n, dim).
+void argmax(int32_t* ids, const float* x, int64_t n, int64_t dim);
+
+// CUDA graphs of the kernels above and the other ops: begin capturing what this thread launches,
+// end (returns the instantiated graph), replay it, or drop a failed capture.
+void graph_begin();
+std::shared_ptr<void> graph_end();
+void graph_launch(const std::shared_ptr<void>& exec);
+void graph_abort();
+// A small host -> device copy queued in order with the kernels (no wait for them).
+void copy_to_device_async(void* dst, const void* src_host, size_t nbytes);
+
 // ---- for the benchmark (tools/bench_kernels.cu) --------------------------------------------
 
 // The GEMV's launch shape: output rows per warp, 16-byte loads in flight per row and lane,
@@ -65,10 +103,10 @@ struct GemvConfig {
 GemvConfig gemv_default_config(int64_t n, int64_t out, DType wt);
 // The GEMV alone (n <= 8), with an explicit configuration.
 void linear_gemv(float* y, const float* x, const void* w, DType wt, const void* bias, DType bt, int64_t n,
-                 int64_t in, int64_t out, const GemvConfig& cfg);
+                 int64_t in, int64_t out, const GemvConfig& cfg, bool accumulate = false);
 // The cuBLAS path alone (any n).
 void linear_gemm(float* y, const float* x, const void* w, DType wt, const void* bias, DType bt, int64_t n,
-                 int64_t in, int64_t out);
+                 int64_t in, int64_t out, bool accumulate = false);
 // Block until the queued work is done; throws if any of it failed.
 void synchronize();
 

@@ -26,7 +26,7 @@ namespace cuda {
 namespace {
 [[noreturn]] void no_cuda(const char* op) { fail(op, ": this build has no CUDA support"); }
 }  // namespace
-void linear(float*, const float*, const void*, DType, const void*, DType, int64_t, int64_t, int64_t) { no_cuda("linear"); }
+void linear(float*, const float*, const void*, DType, const void*, DType, int64_t, int64_t, int64_t, bool) { no_cuda("linear"); }
 void layer_norm(float*, const float*, const void*, DType, const void*, DType, int64_t, int64_t, float) { no_cuda("layer_norm"); }
 void rms_norm(float*, const float*, const void*, DType, int64_t, int64_t, float, bool) { no_cuda("rms_norm"); }
 void silu(float*, int64_t) { no_cuda("silu"); }
@@ -44,12 +44,31 @@ void attention(float*, const float*, const void*, const void*, DType, int64_t, i
 }
 GemvConfig gemv_default_config(int64_t, int64_t, DType) { return GemvConfig{}; }
 void linear_gemv(float*, const float*, const void*, DType, const void*, DType, int64_t, int64_t, int64_t,
-                 const GemvConfig&) {
+                 const GemvConfig&, bool) {
     no_cuda("linear");
 }
-void linear_gemm(float*, const float*, const void*, DType, const void*, DType, int64_t, int64_t, int64_t) {
+void linear_gemm(float*, const float*, const void*, DType, const void*, DType, int64_t, int64_t, int64_t, bool) {
     no_cuda("linear");
 }
+int64_t attention_at_scratch(int64_t, const AttentionParams&) { return 0; }
+void attention_at(float*, const float*, const void*, const void*, DType, const int32_t*, int64_t,
+                  const AttentionParams&, float*) {
+    no_cuda("attention");
+}
+void add_rms_norm(float*, const float*, float*, const void*, DType, int64_t, int64_t, float, bool) { no_cuda("add_rms_norm"); }
+void act_mul(float*, const float*, int64_t, int64_t, bool) { no_cuda("act_mul"); }
+void qkv_rope_cache(float*, void*, void*, DType, const float*, const float*, const float*, const int32_t*, const void*,
+                    const void*, DType, int, int, int, float, bool) {
+    no_cuda("qkv_rope_cache");
+}
+void embedding_at(float*, const void*, DType, const int32_t*, int64_t, int64_t, float) { no_cuda("embedding"); }
+void argmax(int32_t*, const float*, int64_t, int64_t) { no_cuda("argmax"); }
+void cast_f32(void*, DType, const float*, int64_t) { no_cuda("cast"); }
+void graph_begin() { no_cuda("CUDA graph"); }
+std::shared_ptr<void> graph_end() { no_cuda("CUDA graph"); }
+void graph_launch(const std::shared_ptr<void>&) { no_cuda("CUDA graph"); }
+void graph_abort() {}
+void copy_to_device_async(void*, const void*, size_t) { no_cuda("copy"); }
 void synchronize() { no_cuda("synchronize"); }
 }  // namespace cuda
 

@@ -2,10 +2,13 @@
 #include "models/decoder.h"
 
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 
 #include "common.h"
+#include "gpu.h"
 #include "ops/ops.h"
+#include "ops_cuda.h"
 
 namespace t2l {
 
@@ -20,6 +23,23 @@ int need_int(const json::Value& cfg, const char* key, const std::string& source)
     if (!v || !v->is_number()) fail(source, ": config has no integer '", key, "'");
     return (int)v->as_int();
 }
+// Device weights of one dtype stacked by rows into one new buffer (empty if the dtypes differ).
+Tensor stack_rows(std::initializer_list<const Tensor*> parts) {
+    const Tensor& first = **parts.begin();
+    int64_t rows = 0;
+    for (const Tensor* t : parts) {
+        if (t->dtype != first.dtype || t->dim(1) != first.dim(1)) return Tensor();
+        rows += t->dim(0);
+    }
+    Tensor out = Tensor::empty({rows, first.dim(1)}, first.dtype, first.device);
+    uint8_t* dst = static_cast<uint8_t*>(out.data);
+    for (const Tensor* t : parts) {
+        gpu_copy(dst, true, t->data, true, t->nbytes());
+        dst += t->nbytes();
+    }
+    return out;
+}
+
 void add_ids(std::vector<int32_t>& out, const json::Value* v) {
     if (!v) return;
     if (v->is_number()) out.push_back((int32_t)v->as_int());
@@ -151,6 +171,19 @@ Decoder::Decoder(const T2lFile& file, Device device) : w_(file, "", device) {
         L.gate = w_.get(p + "mlp.gate_proj.weight", {I, H});
         L.up = w_.get(p + "mlp.up_proj.weight", {I, H});
         L.down = w_.get(p + "mlp.down_proj.weight", {H, I});
+        if (device == Device::CUDA) {
+            L.qkv = stack_rows({&L.q, &L.k, &L.v});
+            L.gate_up = stack_rows({&L.gate, &L.up});
+            if (L.qkv.data) {
+                L.q = L.qkv.rows(0, qd);
+                L.k = L.qkv.rows(qd, qd + kd);
+                L.v = L.qkv.rows(qd + kd, qd + 2 * kd);
+            }
+            if (L.gate_up.data) {
+                L.gate = L.gate_up.rows(0, I);
+                L.up = L.gate_up.rows(I, 2 * I);
+            }
+        }
         layers_.push_back(std::move(L));
     }
     // A tensor the model never reads means the file is not what the config says it is.
@@ -185,13 +218,39 @@ Decoder::Decoder(const T2lFile& file, Device device) : w_(file, "", device) {
     }
     lora_.resize((size_t)cfg_.n_layers);
     merged_.resize((size_t)cfg_.n_layers);
+    step_lora_.assign((size_t)cfg_.n_layers, std::vector<StepLora>(kGroups));
+    merged_group_.assign((size_t)cfg_.n_layers, std::vector<Tensor>(kGroups));
 }
+
+namespace {
+// Where a projection sits in the step's four groups: the group and its first output row there.
+struct GroupSlot {
+    int group = -1;
+    int64_t row0 = 0;
+};
+}  // namespace
 
 void Decoder::set_adapter(const LoraAdapter* adapter, bool merged, double scale_override) {
     for (auto& l : lora_) l.clear();
     for (auto& l : merged_) l.clear();
+    for (auto& l : step_lora_) l.assign(kGroups, StepLora{});
+    for (auto& l : merged_group_) l.assign(kGroups, Tensor());
+    adapter_version_++;
     if (!adapter) return;
     const float s = (float)(scale_override != 0 ? scale_override : adapter->scale());
+    const int64_t qd = (int64_t)cfg_.n_heads * cfg_.head_dim, kd = (int64_t)cfg_.n_kv_heads * cfg_.head_dim;
+    auto slot_of = [&](const std::string& m) -> GroupSlot {
+        if (m == "q_proj") return {kQKV, 0};
+        if (m == "k_proj") return {kQKV, qd};
+        if (m == "v_proj") return {kQKV, qd + kd};
+        if (m == "o_proj") return {kO, 0};
+        if (m == "gate_proj") return {kGateUp, 0};
+        if (m == "up_proj") return {kGateUp, cfg_.intermediate};
+        if (m == "down_proj") return {kDown, 0};
+        return {};
+    };
+    std::vector<std::vector<std::vector<const LoraModule*>>> unmerged(
+        (size_t)cfg_.n_layers, std::vector<std::vector<const LoraModule*>>(kGroups));
     for (const LoraModule& m : adapter->modules) {
         if (m.layer < 0 || m.layer >= cfg_.n_layers) fail("adapter: layer ", m.layer, " does not exist in this ", cfg_.n_layers, "-layer model");
         const Layer& L = layers_[(size_t)m.layer];
@@ -202,33 +261,76 @@ void Decoder::set_adapter(const LoraAdapter* adapter, bool merged, double scale_
         if (m.A.dim(1) != w->dim(1) || m.B.dim(0) != w->dim(0) || m.A.dim(0) != m.B.dim(1))
             fail("adapter: layer ", m.layer, " ", m.module, ": A ", shape_string(m.A.shape), " and B ", shape_string(m.B.shape),
                  " do not fit the weight ", shape_string(w->shape));
+        const GroupSlot slot = slot_of(m.module);
         if (!merged) {
             lora_[(size_t)m.layer].push_back({m.module, LoraRef{m.A.to(device()), m.B.to(device()), s}});
+            unmerged[(size_t)m.layer][(size_t)slot.group].push_back(&m);
+            continue;
+        }
+        // W' = W + s * B A, computed on the host in f32; on the CPU it stays an f32 copy of this one
+        // weight, on CUDA it is rounded to the weights' dtype (what merging into the model does).
+        Tensor wm = w_.get_host(cat("model.layers.", m.layer, ".", projection_parent(m.module), ".", m.module, ".weight"))
+                        .to_dtype(DType::F32);
+        const int64_t out = w->dim(0), in = w->dim(1), r = m.A.dim(0);
+        const float* A = m.A.f32();
+        const float* B = m.B.f32();
+        float* W = wm.f32();
+        for (int64_t o = 0; o < out; o++)
+            for (int64_t k = 0; k < r; k++) {
+                const float c = s * B[o * r + k];
+                for (int64_t i = 0; i < in; i++) W[o * in + i] += c * A[k * in + i];
+            }
+        if (device() == Device::CPU) {
+            merged_[(size_t)m.layer].push_back({m.module, wm});
+            if (slot.group == kO || slot.group == kDown) merged_group_[(size_t)m.layer][(size_t)slot.group] = wm;
+            continue;
+        }
+        const Tensor narrow = w->dtype == DType::F32 ? wm : wm.to_dtype(w->dtype);
+        const Tensor& stack = slot.group == kQKV ? L.qkv : slot.group == kGateUp ? L.gate_up : Tensor();
+        Tensor& group_copy = merged_group_[(size_t)m.layer][(size_t)slot.group];
+        if (stack.data) {  // a merged copy of the whole stack, this module's rows replaced
+            if (!group_copy.data) group_copy = stack.to(Device::CUDA);
+            const Tensor rows = group_copy.rows(slot.row0, slot.row0 + out);
+            gpu_copy(rows.data, true, narrow.data, false, narrow.nbytes());
+            merged_[(size_t)m.layer].push_back({m.module, rows});
         } else {
-            // W' = W + s * B A, kept as an f32 copy of this one weight (computed on the host).
-            Tensor wm = w_.get_host(cat("model.layers.", m.layer, ".", projection_parent(m.module), ".", m.module, ".weight"))
-                            .to_dtype(DType::F32);
-            const int64_t out = w->dim(0), in = w->dim(1), r = m.A.dim(0);
-            const float* A = m.A.f32();
-            const float* B = m.B.f32();
-            float* W = wm.f32();
-            for (int64_t o = 0; o < out; o++)
-                for (int64_t k = 0; k < r; k++) {
-                    const float c = s * B[o * r + k];
-                    for (int64_t i = 0; i < in; i++) W[o * in + i] += c * A[k * in + i];
-                }
-            merged_[(size_t)m.layer].push_back({m.module, wm.to(device())});
+            merged_[(size_t)m.layer].push_back({m.module, narrow.to(Device::CUDA)});
+            if (slot.group == kO || slot.group == kDown) group_copy = merged_[(size_t)m.layer].back().second;
         }
     }
+    // The step's LoRA: per group, every module's A stacked (r_total, in) and B placed block-diagonally
+    // at its rows of the group's output (group out, r_total), scaled: y += B_cat (A_cat x).
+    const int64_t group_out[kGroups] = {qd + 2 * kd, (int64_t)cfg_.hidden, 2 * (int64_t)cfg_.intermediate, (int64_t)cfg_.hidden};
+    for (int l = 0; l < cfg_.n_layers; l++)
+        for (int g = 0; g < kGroups; g++) {
+            const auto& mods = unmerged[(size_t)l][(size_t)g];
+            if (mods.empty()) continue;
+            int64_t r_total = 0;
+            for (const LoraModule* m : mods) r_total += m->A.dim(0);
+            const int64_t in = mods[0]->A.dim(1), out = group_out[g];
+            Tensor A = Tensor::zeros({r_total, in}), B = Tensor::zeros({out, r_total});
+            int64_t c = 0;
+            for (const LoraModule* m : mods) {
+                const int64_t r = m->A.dim(0), row0 = slot_of(m->module).row0;
+                std::memcpy(A.f32() + c * in, m->A.f32(), (size_t)(r * in) * 4);
+                for (int64_t o = 0; o < m->B.dim(0); o++)
+                    for (int64_t k = 0; k < r; k++) B.f32()[(row0 + o) * r_total + c + k] = s * m->B.f32()[o * r + k];
+                c += r;
+            }
+            step_lora_[(size_t)l][(size_t)g] = StepLora{A.to(device()), B.to(device())};
+        }
 }
 
 KVCache Decoder::new_cache(int64_t capacity) const {
     KVCache c;
     c.capacity = capacity;
     const int64_t kd = (int64_t)cfg_.n_kv_heads * cfg_.head_dim;
+    // bf16 weights on CUDA get a bf16 cache, as HF keeps it in the model's dtype: half the bytes
+    // a decode step reads from it. The CPU's attention reads f32.
+    const DType kv = device() == Device::CUDA && layers_[0].k.dtype == DType::BF16 ? DType::BF16 : DType::F32;
     for (int i = 0; i < cfg_.n_layers; i++) {
-        c.k.push_back(Tensor::zeros({capacity, kd}, DType::F32, device()));
-        c.v.push_back(Tensor::zeros({capacity, kd}, DType::F32, device()));
+        c.k.push_back(Tensor::zeros({capacity, kd}, kv, device()));
+        c.v.push_back(Tensor::zeros({capacity, kd}, kv, device()));
     }
     rope_tables(capacity, inv_freq_, &c.cos, &c.sin);
     if (!inv_freq_local_.empty()) rope_tables(capacity, inv_freq_local_, &c.cos_local, &c.sin_local);
@@ -266,11 +368,199 @@ void Decoder::rope_tables(int64_t n, const std::vector<float>& inv_freq, Tensor*
     *sin = s.to(device());
 }
 
+// ---- the decode step -----------------------------------------------------------------------------
+
+// Everything one step touches, allocated once per cache so a recorded graph can keep pointing at it.
+struct StepState {
+    Tensor tok_pos;  // int32 (2): the token and its position
+    Tensor next;     // int32 (1): the argmax of the logits
+    Tensor x, h, qkv, q, ctx, o, gu, act, dn, normed, logits, lora_t, attn_scratch;
+    std::shared_ptr<void> graph;  // the recorded step (CUDA)
+    uint64_t graph_version = 0;   // the adapter version it was recorded with
+    const void* owner = nullptr;  // the decoder it belongs to
+    bool eager = false;           // recording failed or is switched off: launch op by op
+};
+
+float Decoder::embed_multiplier() const {
+    if (!cfg_.scale_embeddings) return 1.0f;
+    // Gemma multiplies by sqrt(hidden) rounded to the model's dtype (HF builds it as a tensor
+    // of the hidden states' dtype): bf16 weights give bf16's sqrt(2304) = 48.0, not 48.0000...
+    float normalizer = std::sqrt((float)cfg_.hidden);
+    if (embed_.dtype == DType::BF16) normalizer = bf16_to_f32(f32_to_bf16(normalizer));
+    if (embed_.dtype == DType::F16) normalizer = f16_to_f32(f32_to_f16(normalizer));
+    return normalizer;
+}
+
+void Decoder::step_project(StepState& st, Tensor& y, const Tensor& x, int l, Group g) const {
+    const Layer& L = layers_[(size_t)l];
+    const Tensor& merged = merged_group_[(size_t)l][(size_t)g];
+    const Tensor* whole = merged.data ? &merged
+                        : g == kQKV && L.qkv.data ? &L.qkv
+                        : g == kGateUp && L.gate_up.data ? &L.gate_up
+                        : g == kO ? &L.o : g == kDown ? &L.down : nullptr;
+    if (whole) {
+        linear(y, x, *whole);
+    } else {  // unstacked (CPU): the group's projections into consecutive slices of the one row
+        static const char* const qkv_names[] = {"q_proj", "k_proj", "v_proj"};
+        static const char* const gate_up_names[] = {"gate_proj", "up_proj"};
+        const Tensor* parts[3] = {&L.q, &L.k, &L.v};
+        const char* const* names = qkv_names;
+        int count = 3;
+        if (g == kGateUp) {
+            parts[0] = &L.gate;
+            parts[1] = &L.up;
+            names = gate_up_names;
+            count = 2;
+        }
+        Tensor flat = y.reshape({y.numel()});
+        int64_t off = 0;
+        for (int i = 0; i < count; i++) {
+            const Tensor* w = parts[i];
+            for (const auto& mw : merged_[(size_t)l])
+                if (mw.first == names[i]) w = &mw.second;
+            Tensor slice = flat.rows(off, off + w->dim(0));
+            linear(slice, x, *w);
+            off += w->dim(0);
+        }
+    }
+    const StepLora& lr = step_lora_[(size_t)l][(size_t)g];
+    if (lr.A.data) {
+        Tensor t = st.lora_t.reshape({st.lora_t.numel()}).rows(0, lr.A.dim(0)).reshape({1, lr.A.dim(0)});
+        linear(t, x, lr.A);
+        linear_add(y, t, lr.B);
+    }
+}
+
+void Decoder::run_step(StepState& st, KVCache& cache) const {
+    const Tensor tok = st.tok_pos.rows(0, 1), pos = st.tok_pos.rows(1, 2);
+    embedding_at(st.x, embed_, tok, embed_multiplier());
+    const bool local_rope = cache.cos_local.data != nullptr;
+    for (int l = 0; l < cfg_.n_layers; l++) {
+        const Layer& L = layers_[(size_t)l];
+        // The previous layer's MLP output joins the residual in the same pass as this norm.
+        add_rms_norm(st.x, l == 0 ? nullptr : &st.dn, st.h, L.in_norm, cfg_.rms_eps, cfg_.norm_plus_one);
+        step_project(st, st.qkv, st.h, l, kQKV);
+        const bool sliding = cfg_.layer_sliding[(size_t)l];
+        const Tensor& cos = sliding && local_rope ? cache.cos_local : cache.cos;
+        const Tensor& sin = sliding && local_rope ? cache.sin_local : cache.sin;
+        qkv_rope_cache(st.q, cache.k[(size_t)l], cache.v[(size_t)l], st.qkv, cos, sin, pos,
+                       cfg_.qk_norm ? &L.q_norm : nullptr, cfg_.qk_norm ? &L.k_norm : nullptr, cfg_.n_heads,
+                       cfg_.n_kv_heads, cfg_.head_dim, cfg_.rms_eps, cfg_.norm_plus_one);
+        AttentionParams ap;
+        ap.n_heads = cfg_.n_heads;
+        ap.n_kv_heads = cfg_.n_kv_heads;
+        ap.head_dim = cfg_.head_dim;
+        ap.scale = cfg_.attn_scale;
+        ap.causal = true;
+        ap.window = sliding ? cfg_.sliding_window : 0;
+        ap.softcap = cfg_.attn_softcap;
+        attention_at(st.ctx, st.q, cache.k[(size_t)l], cache.v[(size_t)l], pos, ap, st.attn_scratch);
+        step_project(st, st.o, st.ctx, l, kO);
+        if (cfg_.sandwich_norms) rms_norm(st.o, st.o, L.post_attn_norm, cfg_.rms_eps, cfg_.norm_plus_one);
+        add_rms_norm(st.x, &st.o, st.h, cfg_.sandwich_norms ? L.pre_ff_norm : L.post_attn_norm, cfg_.rms_eps,
+                     cfg_.norm_plus_one);
+        step_project(st, st.gu, st.h, l, kGateUp);
+        act_mul(st.act, st.gu, cfg_.act == "silu" ? Activation::SiLU : Activation::GeluTanh);
+        step_project(st, st.dn, st.act, l, kDown);
+        if (cfg_.sandwich_norms) rms_norm(st.dn, st.dn, L.post_ff_norm, cfg_.rms_eps, cfg_.norm_plus_one);
+    }
+    add_rms_norm(st.x, &st.dn, st.normed, final_norm_, cfg_.rms_eps, cfg_.norm_plus_one);
+    linear(st.logits, st.normed, lm_head_);
+    if (cfg_.final_softcap > 0) softcap_(st.logits, cfg_.final_softcap);
+    argmax(st.next, st.logits);
+}
+
+namespace {
+bool graphs_disabled() {
+    static const bool off = [] {
+        const char* e = std::getenv("T2L_CUDA_GRAPH");
+        return e && std::string(e) == "0";
+    }();
+    return off;
+}
+}  // namespace
+
+void Decoder::step_once(int32_t token, KVCache& cache) const {
+    if (token < 0 || token >= cfg_.vocab) fail("decoder: token id ", token, " is outside the vocabulary (", cfg_.vocab, ")");
+    if (cache.length + 1 > cache.capacity) fail("decoder: ", cache.length + 1, " tokens exceed the KV cache capacity of ", cache.capacity);
+    const Device dev = device();
+    if (!cache.step || cache.step->owner != this) {
+        auto st = std::make_shared<StepState>();
+        const int64_t H = cfg_.hidden, I = cfg_.intermediate;
+        const int64_t qd = (int64_t)cfg_.n_heads * cfg_.head_dim, kd = (int64_t)cfg_.n_kv_heads * cfg_.head_dim;
+        auto f32 = [&](int64_t n) { return Tensor::zeros({1, n}, DType::F32, dev); };
+        st->tok_pos = Tensor::zeros({2}, DType::I32, dev);
+        st->next = Tensor::zeros({1}, DType::I32, dev);
+        st->x = f32(H), st->h = f32(H), st->qkv = f32(qd + 2 * kd), st->q = f32(qd), st->ctx = f32(qd), st->o = f32(H);
+        st->gu = f32(2 * I), st->act = f32(I), st->dn = f32(H), st->normed = f32(H), st->logits = f32(cfg_.vocab);
+        // LoRA's middle vector: room for rank 64 on every module of a group; set_adapter may ask more.
+        st->lora_t = f32(7 * 64);
+        AttentionParams ap;
+        ap.n_heads = cfg_.n_heads;
+        ap.n_kv_heads = cfg_.n_kv_heads;
+        ap.head_dim = cfg_.head_dim;
+        AttentionParams local = ap;
+        local.window = cfg_.sliding_window;
+        const int64_t scratch = std::max(attention_at_scratch(cache.k[0], ap), attention_at_scratch(cache.k[0], local));
+        st->attn_scratch = Tensor::zeros({std::max<int64_t>(1, scratch)}, DType::F32, dev);
+        st->owner = this;
+        cache.step = st;
+    }
+    StepState& st = *cache.step;
+    int64_t r_max = 0;
+    for (const auto& layer : step_lora_)
+        for (const StepLora& g : layer) r_max = std::max(r_max, g.A.data ? g.A.dim(0) : 0);
+    if (r_max > st.lora_t.numel()) {
+        st.lora_t = Tensor::zeros({1, r_max}, DType::F32, dev);
+        st.graph.reset();
+    }
+    const int32_t tp[2] = {token, (int32_t)cache.length};
+    if (dev == Device::CPU) {
+        std::memcpy(st.tok_pos.data, tp, sizeof tp);
+        run_step(st, cache);
+    } else {
+        cuda::copy_to_device_async(st.tok_pos.data, tp, sizeof tp);
+        if (st.graph && st.graph_version == adapter_version_) {
+            cuda::graph_launch(st.graph);
+        } else {
+            run_step(st, cache);  // this step's result; any lazily made state now exists
+            if (!st.eager && !graphs_disabled()) {
+                try {
+                    cuda::graph_begin();
+                    run_step(st, cache);  // recorded, not run
+                    st.graph = cuda::graph_end();
+                    st.graph_version = adapter_version_;
+                } catch (const Error&) {
+                    cuda::graph_abort();
+                    st.graph.reset();
+                    st.eager = true;  // op by op from now on: slower, same results
+                }
+            }
+        }
+    }
+    cache.length += 1;
+}
+
+Tensor Decoder::step(int32_t token, KVCache& cache) const {
+    step_once(token, cache);
+    return cache.step->logits.to(Device::CPU).reshape({(int64_t)cfg_.vocab});
+}
+
+int32_t Decoder::step_greedy(int32_t token, KVCache& cache) const {
+    step_once(token, cache);
+    const Tensor next = cache.step->next.on(Device::CPU);
+    return *next.ptr<int32_t>();
+}
+
 Tensor Decoder::forward(const std::vector<int32_t>& tokens, KVCache& cache, bool all_logits,
                         std::vector<Tensor>* hidden_states) const {
     const int64_t n = (int64_t)tokens.size(), H = cfg_.hidden, I = cfg_.intermediate;
     const int64_t pos0 = cache.length;
     if (n == 0) fail("decoder: no tokens");
+    if (n == 1 && !hidden_states) {
+        Tensor logits = step(tokens[0], cache);
+        return all_logits ? logits.reshape({1, (int64_t)cfg_.vocab}) : logits;
+    }
     if (pos0 + n > cache.capacity) fail("decoder: ", pos0 + n, " tokens exceed the KV cache capacity of ", cache.capacity);
     const int64_t qd = (int64_t)cfg_.n_heads * cfg_.head_dim, kd = (int64_t)cfg_.n_kv_heads * cfg_.head_dim;
 
@@ -278,14 +568,7 @@ Tensor Decoder::forward(const std::vector<int32_t>& tokens, KVCache& cache, bool
     auto empty = [&](std::vector<int64_t> shape) { return Tensor::empty(std::move(shape), DType::F32, dev); };
     Tensor x = empty({n, H});
     embedding(x, embed_, tokens.data(), n);
-    if (cfg_.scale_embeddings) {
-        // Gemma multiplies by sqrt(hidden) rounded to the model's dtype (HF builds it as a tensor
-        // of the hidden states' dtype): bf16 weights give bf16's sqrt(2304) = 48.0, not 48.0000...
-        float normalizer = std::sqrt((float)H);
-        if (embed_.dtype == DType::BF16) normalizer = bf16_to_f32(f32_to_bf16(normalizer));
-        if (embed_.dtype == DType::F16) normalizer = f16_to_f32(f32_to_f16(normalizer));
-        scale_(x, normalizer);
-    }
+    if (cfg_.scale_embeddings) scale_(x, embed_multiplier());
     if (hidden_states) hidden_states->assign(1, x.to(Device::CPU));
 
     const Tensor cos = cache.cos.rows(pos0, pos0 + n), sin = cache.sin.rows(pos0, pos0 + n);

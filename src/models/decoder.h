@@ -14,6 +14,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -54,11 +55,14 @@ struct DecoderConfig {
 // The KV cache of one sequence: per layer K and V, (capacity, n_kv_heads * head_dim) f32, and
 // the rotary cos/sin tables for every position it can hold (capacity, head_dim / 2), made once
 // so a decode step sends nothing to the device but its token id.
+// On CUDA the cache is bf16 when the model's weights are (as HF keeps it in the model's dtype).
+struct StepState;
 struct KVCache {
     int64_t capacity = 0, length = 0;
     std::vector<Tensor> k, v;
     Tensor cos, sin;              // global layers
     Tensor cos_local, sin_local;  // sliding layers (Gemma 3's own base); empty when the same
+    std::shared_ptr<StepState> step;  // the decode step's buffers and recorded CUDA graph (made on first use)
 };
 
 class Decoder {
@@ -76,14 +80,35 @@ public:
     KVCache new_cache(int64_t capacity) const;
     // Runs tokens through the model after what the cache already holds; returns the logits of
     // the last token (vocab) or, when all_logits, of every token (n, vocab), as a CPU tensor.
+    // One token goes through step() (below) unless hidden states are asked for.
     Tensor forward(const std::vector<int32_t>& tokens, KVCache& cache, bool all_logits = false,
                    std::vector<Tensor>* hidden_states = nullptr) const;
+
+    // The decode step: one token at position cache.length, through fused ops that keep the token
+    // and its position on the device. On CUDA the first step of a cache records the whole step as
+    // a CUDA graph and later steps replay it with one launch (re-recorded when the adapter
+    // changes). step() returns the logits (vocab) on the CPU; step_greedy() only the argmax,
+    // computed on the device, so nothing but 4 bytes comes back.
+    Tensor step(int32_t token, KVCache& cache) const;
+    int32_t step_greedy(int32_t token, KVCache& cache) const;
 
 private:
     struct Layer {
         Tensor in_norm, post_attn_norm, pre_ff_norm, post_ff_norm, q_norm, k_norm;
         Tensor q, k, v, o, gate, up, down;  // (out, in) weights
+        // On CUDA q|k|v and gate|up are stored stacked, one buffer each (the step reads each stack
+        // with one GEMV); q, k, v, gate and up are then row views of these.
+        Tensor qkv, gate_up;
     };
+    // The four projections of a layer as the step sees them: q|k|v, o, gate|up, down.
+    enum Group { kQKV = 0, kO, kGateUp, kDown, kGroups };
+    struct StepLora {  // unmerged LoRA on one group: y += B_cat (A_cat x), the scale folded into B_cat
+        Tensor A, B;   // (r_total, in) and (group out, r_total): every module's A stacked, B block-diagonal
+    };
+    void step_project(StepState& st, Tensor& y, const Tensor& x, int layer, Group g) const;
+    void run_step(StepState& st, KVCache& cache) const;
+    void step_once(int32_t token, KVCache& cache) const;
+    float embed_multiplier() const;  // Gemma: sqrt(hidden) in the weights' dtype; else 1
     struct LoraRef {  // unmerged LoRA on one projection
         Tensor A, B;
         float scale = 0;
@@ -99,6 +124,9 @@ private:
     // Active adapter.
     std::vector<std::vector<std::pair<std::string, LoraRef>>> lora_;      // per layer: module -> A, B
     std::vector<std::vector<std::pair<std::string, Tensor>>> merged_;     // per layer: module -> W + sBA
+    std::vector<std::vector<StepLora>> step_lora_;   // per layer and group (empty tensors: none)
+    std::vector<std::vector<Tensor>> merged_group_;  // per layer and group: a merged stack (CUDA), or empty
+    uint64_t adapter_version_ = 0;                   // bumped by set_adapter: recorded graphs go stale
 };
 
 }  // namespace t2l

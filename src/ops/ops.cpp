@@ -54,6 +54,25 @@ void linear(Tensor& y, const Tensor& x, const Tensor& w, const Tensor* bias) {
     else cpu::linear(y.f32(), x.f32(), w.data, w.dtype, b, bt, n, in, out);
 }
 
+void linear_add(Tensor& y, const Tensor& x, const Tensor& w) {
+    const Device dev = device_of("linear_add", {&y, &x, &w});
+    need_f32(y, "linear_add");
+    need_f32(x, "linear_add");
+    need_float(w, "linear_add");
+    need(w.rank() == 2 && x.rank() >= 1, "linear_add", "w must be (out, in)");
+    const int64_t in = w.dim(1), out = w.dim(0), n = x.numel() / (in ? in : 1);
+    need(x.dim(-1) == in, "linear_add", cat("x ", x.describe(), " does not match w ", w.describe()));
+    need(y.numel() == n * out && y.dim(-1) == out, "linear_add", cat("y ", y.describe(), " should have ", n, " rows of ", out));
+    need(y.data != x.data, "linear_add", "y must not alias x");
+    if (dev == Device::CUDA) {
+        cuda::linear(dptr(y), dptr(x), w.data, w.dtype, nullptr, DType::F32, n, in, out, true);
+    } else {
+        std::vector<float> t((size_t)(n * out));
+        cpu::linear(t.data(), x.f32(), w.data, w.dtype, nullptr, DType::F32, n, in, out);
+        cpu::add(y.f32(), t.data(), n * out);
+    }
+}
+
 void layer_norm(Tensor& y, const Tensor& x, const Tensor& weight, const Tensor& bias, float eps) {
     const Device dev = device_of("layer_norm", {&y, &x, &weight, &bias});
     need_f32(y, "layer_norm");
@@ -126,12 +145,18 @@ void mul_(Tensor& y, const Tensor& x) {
 
 void copy_rows(Tensor& dst, int64_t row0, const Tensor& src) {
     const Device dev = device_of("copy_rows", {&dst, &src});
-    need(dst.dtype == src.dtype, "copy_rows", "dtype mismatch " + dst.describe() + " vs " + src.describe());
+    need(dst.dtype == src.dtype || (src.dtype == DType::F32 && (dst.dtype == DType::BF16 || dst.dtype == DType::F16)),
+         "copy_rows", "dtype mismatch " + dst.describe() + " vs " + src.describe());
     const int64_t width = dst.dim(-1), n = src.numel() / (width ? width : 1);
     need(src.dim(-1) == width && row0 >= 0 && row0 + n <= dst.numel() / (width ? width : 1), "copy_rows",
          cat("rows [", row0, ", ", row0 + n, ") of ", src.describe(), " do not fit ", dst.describe()));
     const uint64_t row_bytes = (uint64_t)width * dtype_size(dst.dtype);
     uint8_t* to = static_cast<uint8_t*>(dst.data) + (uint64_t)row0 * row_bytes;
+    if (dst.dtype != src.dtype) {  // f32 keys/values into a narrower cache
+        if (dev == Device::CUDA) cuda::cast_f32(to, dst.dtype, dptr(src), n * width);
+        else convert_elements(dst.dtype, to, DType::F32, src.data, (size_t)(n * width));
+        return;
+    }
     if (dev == Device::CUDA) gpu_copy(to, true, src.data, true, (uint64_t)n * row_bytes);
     else std::memcpy(to, src.data, (size_t)((uint64_t)n * row_bytes));
 }
@@ -176,6 +201,134 @@ void attention(Tensor& out, const Tensor& q, const Tensor& k, const Tensor& v, c
     need(!p.causal || p.q_pos0 + n <= t, "attention", "causal queries run past the keys");
     if (dev == Device::CUDA) cuda::attention(dptr(out), dptr(q), k.data, v.data, k.dtype, n, t, p);
     else cpu::attention(out.f32(), q.f32(), k.f32(), v.f32(), n, t, p);
+}
+
+// ---- the decode step -------------------------------------------------------------------------
+
+namespace {
+// The value of a one-element int32 tensor, on either device (for checks and the CPU twins).
+int64_t read_index(const Tensor& t, const char* op) {
+    need(t.dtype == DType::I32 && t.numel() >= 1, op, "expected an int32 position, got " + t.describe());
+    int32_t v = 0;
+    if (t.device == Device::CUDA) gpu_copy(&v, false, t.data, true, 4);
+    else v = *t.ptr<int32_t>();
+    return v;
+}
+}  // namespace
+
+void add_rms_norm(Tensor& x, const Tensor* delta, Tensor& h, const Tensor& weight, float eps, bool plus_one) {
+    const Device dev = delta ? device_of("add_rms_norm", {&x, delta, &h, &weight}) : device_of("add_rms_norm", {&x, &h, &weight});
+    need_f32(x, "add_rms_norm");
+    need_f32(h, "add_rms_norm");
+    need_float(weight, "add_rms_norm");
+    const int64_t dim = x.dim(-1);
+    need(weight.numel() == dim && h.numel() == x.numel() && (!delta || delta->numel() == x.numel()), "add_rms_norm",
+         "shape mismatch");
+    if (delta) need_f32(*delta, "add_rms_norm");
+    const int64_t n = x.numel() / dim;
+    const float* d = delta ? dptr(*delta) : nullptr;
+    if (dev == Device::CUDA) cuda::add_rms_norm(dptr(x), d, dptr(h), weight.data, weight.dtype, n, dim, eps, plus_one);
+    else cpu::add_rms_norm(x.f32(), d, h.f32(), weight.data, weight.dtype, n, dim, eps, plus_one);
+}
+
+void act_mul(Tensor& y, const Tensor& gu, Activation act) {
+    const Device dev = device_of("act_mul", {&y, &gu});
+    need_f32(y, "act_mul");
+    need_f32(gu, "act_mul");
+    const int64_t inter = y.dim(-1), n = y.numel() / (inter ? inter : 1);
+    need(gu.dim(-1) == 2 * inter && gu.numel() == 2 * y.numel(), "act_mul", cat("gu ", gu.describe(), " is not (n, 2 * ", inter, ")"));
+    const bool gelu = act == Activation::GeluTanh;
+    if (dev == Device::CUDA) cuda::act_mul(dptr(y), dptr(gu), n, inter, gelu);
+    else cpu::act_mul(y.f32(), gu.f32(), n, inter, gelu);
+}
+
+void qkv_rope_cache(Tensor& q, Tensor& k_cache, Tensor& v_cache, const Tensor& qkv, const Tensor& cos,
+                    const Tensor& sin, const Tensor& pos, const Tensor* q_norm, const Tensor* k_norm, int n_heads,
+                    int n_kv_heads, int head_dim, float eps, bool plus_one) {
+    const Device dev = device_of("qkv_rope_cache", {&q, &k_cache, &v_cache, &qkv, &cos, &sin, &pos});
+    need_f32(q, "qkv_rope_cache");
+    need_f32(qkv, "qkv_rope_cache");
+    need_f32(cos, "qkv_rope_cache");
+    need_f32(sin, "qkv_rope_cache");
+    need(head_dim > 0 && head_dim % 2 == 0 && n_heads > 0 && n_kv_heads > 0, "qkv_rope_cache", "bad head sizes");
+    const int64_t qd = (int64_t)n_heads * head_dim, kd = (int64_t)n_kv_heads * head_dim;
+    need(q.numel() == qd && qkv.numel() == qd + 2 * kd, "qkv_rope_cache", "q/qkv sizes do not match the heads");
+    need(k_cache.dtype == v_cache.dtype && k_cache.rank() == 2 && k_cache.dim(1) == kd && v_cache.shape == k_cache.shape,
+         "qkv_rope_cache", "caches must be (capacity, " + std::to_string(kd) + ") of one dtype");
+    const int64_t capacity = k_cache.dim(0);
+    need(cos.rank() == 2 && cos.dim(0) >= capacity && cos.dim(1) == head_dim / 2 && sin.shape == cos.shape,
+         "qkv_rope_cache", "cos/sin must be (capacity, head_dim / 2)");
+    for (const Tensor* nw : {q_norm, k_norm})
+        if (nw) need(nw->numel() == head_dim && nw->device == dev && dtype_is_float(nw->dtype), "qkv_rope_cache", "bad q/k norm weight");
+    need(!q_norm == !k_norm, "qkv_rope_cache", "q and k norms come together");
+    const DType nt = q_norm ? q_norm->dtype : DType::F32;
+    if (dev == Device::CUDA) {
+        need(pos.dtype == DType::I32, "qkv_rope_cache", "pos must be int32");
+        cuda::qkv_rope_cache(dptr(q), k_cache.data, v_cache.data, k_cache.dtype, dptr(qkv), dptr(cos), dptr(sin),
+                             pos.ptr<int32_t>(), q_norm ? q_norm->data : nullptr, k_norm ? k_norm->data : nullptr, nt,
+                             n_heads, n_kv_heads, head_dim, eps, plus_one);
+    } else {
+        const int64_t p = read_index(pos, "qkv_rope_cache");
+        need(p >= 0 && p < capacity, "qkv_rope_cache", cat("position ", p, " is outside the cache (", capacity, ")"));
+        need_f32(k_cache, "qkv_rope_cache");
+        cpu::qkv_rope_cache(q.f32(), k_cache.f32(), v_cache.f32(), qkv.f32(), cos.f32(), sin.f32(), p,
+                            q_norm ? q_norm->data : nullptr, k_norm ? k_norm->data : nullptr, nt, n_heads, n_kv_heads,
+                            head_dim, eps, plus_one);
+    }
+}
+
+int64_t attention_at_scratch(const Tensor& k_cache, const AttentionParams& p) {
+    return k_cache.device == Device::CUDA ? cuda::attention_at_scratch(k_cache.dim(0), p) : 0;
+}
+
+void attention_at(Tensor& out, const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, const Tensor& pos,
+                  const AttentionParams& p, Tensor& scratch) {
+    const Device dev = device_of("attention_at", {&out, &q, &k_cache, &v_cache, &pos});
+    need_f32(out, "attention_at");
+    need_f32(q, "attention_at");
+    const int64_t qw = (int64_t)p.n_heads * p.head_dim, kw = (int64_t)p.n_kv_heads * p.head_dim;
+    need(q.numel() == qw && out.numel() == qw, "attention_at", "q/out must hold one query");
+    need(k_cache.rank() == 2 && k_cache.dim(1) == kw && v_cache.shape == k_cache.shape && k_cache.dtype == v_cache.dtype,
+         "attention_at", "caches must be (capacity, hk·d) of one dtype");
+    need(pos.dtype == DType::I32, "attention_at", "pos must be int32");
+    if (dev == Device::CUDA) {
+        need(scratch.device == dev && scratch.dtype == DType::F32 && scratch.numel() >= attention_at_scratch(k_cache, p),
+             "attention_at", "scratch too small");
+        cuda::attention_at(dptr(out), dptr(q), k_cache.data, v_cache.data, k_cache.dtype, pos.ptr<int32_t>(),
+                           k_cache.dim(0), p, dptr(scratch));
+    } else {
+        const int64_t at = read_index(pos, "attention_at");
+        need(at >= 0 && at < k_cache.dim(0), "attention_at", cat("position ", at, " is outside the cache"));
+        need_f32(k_cache, "attention_at");
+        AttentionParams a = p;
+        a.causal = true;
+        a.q_pos0 = at;
+        cpu::attention(out.f32(), q.f32(), k_cache.f32(), v_cache.f32(), 1, at + 1, a);
+    }
+}
+
+void embedding_at(Tensor& y, const Tensor& table, const Tensor& ids, float mult) {
+    const Device dev = device_of("embedding", {&y, &table, &ids});
+    need_f32(y, "embedding");
+    need_float(table, "embedding");
+    need(ids.dtype == DType::I32, "embedding", "ids must be int32");
+    const int64_t n = ids.numel();
+    need(table.rank() == 2 && y.numel() == n * table.dim(1), "embedding", "shape mismatch");
+    if (dev == Device::CUDA) {
+        cuda::embedding_at(dptr(y), table.data, table.dtype, ids.ptr<int32_t>(), n, table.dim(1), mult);
+    } else {
+        embedding(y, table, ids.ptr<int32_t>(), n);
+        if (mult != 1.0f) cpu::scale(y.f32(), mult, y.numel());
+    }
+}
+
+void argmax(Tensor& ids, const Tensor& x) {
+    const Device dev = device_of("argmax", {&ids, &x});
+    need_f32(x, "argmax");
+    const int64_t dim = x.dim(-1), n = x.numel() / (dim ? dim : 1);
+    need(ids.dtype == DType::I32 && ids.numel() == n && dim > 0, "argmax", "ids must be int32 (n)");
+    if (dev == Device::CUDA) cuda::argmax(ids.ptr<int32_t>(), dptr(x), n, dim);
+    else cpu::argmax(ids.ptr<int32_t>(), x.f32(), n, dim);
 }
 
 }  // namespace t2l

@@ -17,6 +17,8 @@ namespace t2l {
 
 // y (n, out) = x (n, in) · wᵀ, w (out, in), plus bias (out) when given. y must not alias x.
 void linear(Tensor& y, const Tensor& x, const Tensor& w, const Tensor* bias = nullptr);
+// y += x · wᵀ (LoRA's expand step adds into the projection's output).
+void linear_add(Tensor& y, const Tensor& x, const Tensor& w);
 
 // Row-wise normalisations over the last dimension; y may be x.
 void layer_norm(Tensor& y, const Tensor& x, const Tensor& weight, const Tensor& bias, float eps);
@@ -33,7 +35,7 @@ void scale_(Tensor& y, float s);              // y *= s
 void softcap_(Tensor& x, float cap);          // x = cap · tanh(x / cap)
 
 // dst rows [row0, row0 + n) = src (n, width): writing new keys/values into a KV cache.
-// Same dtype and width; both on one device.
+// Same width, one device; an f32 src may go into a bf16 dst (rounded to nearest even).
 void copy_rows(Tensor& dst, int64_t row0, const Tensor& src);
 
 // y (n, dim) = table[ids[i]] for ids (n); table (vocab, dim) in any float dtype.
@@ -54,5 +56,36 @@ struct AttentionParams {
 // out (n, h·d) = softmax(q kᵀ · scale [capped, masked]) v, with q (n, h·d), k and v (t, hk·d);
 // query head j reads key/value head j / (h / hk) (grouped-query attention).
 void attention(Tensor& out, const Tensor& q, const Tensor& k, const Tensor& v, const AttentionParams& p);
+
+// ---- the one-token decode step (Decoder::step) ---------------------------------------------
+// Fused ops whose token ids and positions live in int32 tensors on the tensors' device, so a
+// recorded CUDA graph replays the step with nothing sent from the host.
+
+// x += delta (when given), then h = rms_norm(x): the residual add and the next norm in one pass.
+void add_rms_norm(Tensor& x, const Tensor* delta, Tensor& h, const Tensor& weight, float eps, bool plus_one);
+
+enum class Activation { SiLU, GeluTanh };
+// y (n, I) = act(gu[:, :I]) · gu[:, I:] for the fused gate|up output gu (n, 2I).
+void act_mul(Tensor& y, const Tensor& gu, Activation act);
+
+// One token's fused projection row qkv (1, h·d + 2·hk·d) -> q (1, h·d) and the caches' row *pos:
+// q and k get the per-head RMSNorm (when q_norm/k_norm are given, Gemma 3) and RoPE with row
+// *pos of cos/sin (capacity, d/2); v is copied. Caches (capacity, hk·d), f32 or bf16.
+void qkv_rope_cache(Tensor& q, Tensor& k_cache, Tensor& v_cache, const Tensor& qkv, const Tensor& cos,
+                    const Tensor& sin, const Tensor& pos, const Tensor* q_norm, const Tensor* k_norm, int n_heads,
+                    int n_kv_heads, int head_dim, float eps, bool plus_one);
+
+// One query q (1, h·d) at position *pos over the cache rows 0..*pos (p.causal and p.q_pos0 are
+// implied); the caches' row count bounds the position. scratch: f32, attention_at_scratch()
+// elements on the caches' device (none on the CPU), kept by the caller across graph replays.
+void attention_at(Tensor& out, const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, const Tensor& pos,
+                  const AttentionParams& p, Tensor& scratch);
+int64_t attention_at_scratch(const Tensor& k_cache, const AttentionParams& p);
+
+// y (n, dim) = table[ids] · mult with ids an int32 tensor (n) on y's device.
+void embedding_at(Tensor& y, const Tensor& table, const Tensor& ids, float mult = 1.0f);
+
+// ids (n) int32 = the index of the first maximum of each row of x (n, dim).
+void argmax(Tensor& ids, const Tensor& x);
 
 }  // namespace t2l

@@ -246,4 +246,46 @@ void attention(float* out, const float* q, const float* k, const float* v, int64
     });
 }
 
+// ---- the decode step's fused ops -------------------------------------------------------------
+
+void add_rms_norm(float* x, const float* delta, float* h, const void* w, DType wt, int64_t n, int64_t dim, float eps,
+                  bool plus_one) {
+    if (delta) add(x, delta, n * dim);
+    rms_norm(h, x, w, wt, n, dim, eps, plus_one);
+}
+
+void act_mul(float* y, const float* gu, int64_t n, int64_t inter, bool gelu) {
+    for (int64_t i = 0; i < n; i++) {
+        float* yi = y + i * inter;
+        std::memcpy(yi, gu + i * 2 * inter, (size_t)inter * 4);
+        if (gelu) gelu_tanh(yi, inter);
+        else silu(yi, inter);
+        mul(yi, gu + i * 2 * inter + inter, inter);
+    }
+}
+
+void qkv_rope_cache(float* q, float* k_cache, float* v_cache, const float* qkv, const float* cos, const float* sin,
+                    int64_t pos, const void* q_norm, const void* k_norm, DType nt, int n_heads, int n_kv_heads,
+                    int d, float eps, bool plus_one) {
+    const int64_t qd = (int64_t)n_heads * d, kd = (int64_t)n_kv_heads * d;
+    float* k = k_cache + pos * kd;
+    std::memcpy(q, qkv, (size_t)qd * 4);
+    std::memcpy(k, qkv + qd, (size_t)kd * 4);
+    std::memcpy(v_cache + pos * kd, qkv + qd + kd, (size_t)kd * 4);
+    if (q_norm) rms_norm(q, q, q_norm, nt, n_heads, d, eps, plus_one);  // per head: rows of d
+    if (k_norm) rms_norm(k, k, k_norm, nt, n_kv_heads, d, eps, plus_one);
+    rope(q, 1, n_heads, d, cos + pos * (d / 2), sin + pos * (d / 2));
+    rope(k, 1, n_kv_heads, d, cos + pos * (d / 2), sin + pos * (d / 2));
+}
+
+void argmax(int32_t* ids, const float* x, int64_t n, int64_t dim) {
+    for (int64_t i = 0; i < n; i++) {
+        const float* xi = x + i * dim;
+        int64_t best = 0;
+        for (int64_t j = 1; j < dim; j++)
+            if (xi[j] > xi[best]) best = j;
+        ids[i] = (int32_t)best;
+    }
+}
+
 }  // namespace t2l::cpu

@@ -27,6 +27,14 @@ void rope(float* x, int64_t n, int n_heads, int head_dim, const float* cos, cons
 void attention(float* out, const float* q, const float* k, const float* v, int64_t n, int64_t t,
                const AttentionParams& p);
 
+void add_rms_norm(float* x, const float* delta, float* h, const void* w, DType wt, int64_t n, int64_t dim, float eps,
+                  bool plus_one);
+void act_mul(float* y, const float* gu, int64_t n, int64_t inter, bool gelu_tanh);
+void qkv_rope_cache(float* q, float* k_cache, float* v_cache, const float* qkv, const float* cos, const float* sin,
+                    int64_t pos, const void* q_norm, const void* k_norm, DType norm_dtype, int n_heads, int n_kv_heads,
+                    int head_dim, float eps, bool plus_one);
+void argmax(int32_t* ids, const float* x, int64_t n, int64_t dim);
+
 // Dot product with a fixed summation order (16 interleaved partial sums, then a pairwise
 // tree), shared by linear and attention so both round the same way on every machine.
 float dot(const float* a, const float* b, int64_t n);
