@@ -1,6 +1,7 @@
 // encoder.cpp — gte NewModel and BERT forward passes (see encoder.h).
 #include "models/encoder.h"
 
+#include <algorithm>
 #include <cctype>
 #include <cmath>
 #include <cstring>
@@ -59,6 +60,25 @@ EncoderConfig EncoderConfig::from_json(const json::Value& cfg, const std::string
         }
     }
     return c;
+}
+
+SentenceConfig SentenceConfig::from_json(const json::Value& v, const std::string& source) {
+    SentenceConfig sc;
+    const json::Value* p = v.find("pooling");
+    sc.pooling = p && p->is_string() ? p->string : "";
+    if (sc.pooling != "cls" && sc.pooling != "mean" && sc.pooling != "max")
+        fail(source, ": sentence pooling '", sc.pooling, "' is not cls, mean or max");
+    if (const json::Value* n = v.find("normalize"); n && n->is_bool()) sc.normalize = n->boolean;
+    if (const json::Value* m = v.find("max_length"); m && m->is_number()) sc.max_length = (int)m->as_int();
+    if (sc.max_length < 0) fail(source, ": sentence max_length ", sc.max_length, " is negative");
+    return sc;
+}
+
+bool SentenceConfig::from_file(const T2lFile& file, const std::string& prefix, SentenceConfig* out) {
+    const std::string key = prefix + kMetaKey;
+    if (!file.find_meta(key)) return false;
+    *out = from_json(file.meta_json(key), file.path() + " " + key);
+    return true;
 }
 
 TextEncoder::TextEncoder(const T2lFile& file, const std::string& prefix, Device device) : w_(file, prefix, device) {
@@ -217,6 +237,33 @@ std::vector<float> TextEncoder::task_embedding(const std::vector<int32_t>& ids) 
     const float scale = std::sqrt((float)H);
     for (float& c : cls) c = c / norm * scale;
     return cls;
+}
+
+std::vector<float> TextEncoder::sentence_embedding(const std::vector<int32_t>& ids, const SentenceConfig& sc) const {
+    const Tensor h = forward(ids).to(Device::CPU);
+    const int64_t n = (int64_t)ids.size(), H = cfg_.hidden;
+    const float* x = h.f32();
+    std::vector<float> out((size_t)H);
+    for (int64_t j = 0; j < H; j++) {
+        if (sc.pooling == "cls") {
+            out[(size_t)j] = x[j];
+        } else if (sc.pooling == "max") {
+            float m = x[j];
+            for (int64_t i = 1; i < n; i++) m = std::max(m, x[i * H + j]);
+            out[(size_t)j] = m;
+        } else {  // mean over every token ([CLS] and [SEP] included: the attention mask is all ones)
+            double s = 0;
+            for (int64_t i = 0; i < n; i++) s += x[i * H + j];
+            out[(size_t)j] = (float)(s / (double)n);
+        }
+    }
+    if (sc.normalize) {  // F.normalize(p=2, dim=1, eps=1e-12)
+        double ss = 0;
+        for (float v : out) ss += (double)v * v;
+        const float norm = (float)std::max(std::sqrt(ss), 1e-12);
+        for (float& v : out) v /= norm;
+    }
+    return out;
 }
 
 std::string add_full_stop(const std::string& description) {

@@ -6,6 +6,9 @@
 // Both: word + token-type(0) embeddings -> LayerNorm -> N post-norm layers; bidirectional
 // attention over one unpadded sequence; fp32 throughout. The task embedding is the final
 // hidden state of the first ([CLS]) token, L2-normalised and scaled by sqrt(hidden).
+// A sentence-transformers model (all-MiniLM-L6-v2, bge-small, ...) also has its own sentence
+// embedding: its pooling (CLS, mean or max over the tokens) and optional L2 normalisation,
+// which t2l-convert records as SentenceConfig.
 #pragma once
 
 #include <cstdint>
@@ -29,6 +32,21 @@ struct EncoderConfig {
     static EncoderConfig from_json(const json::Value& cfg, const std::string& source);
 };
 
+// How a sentence-transformers model turns its token states into one sentence vector: the
+// metadata "sentence.config" = {"pooling": "cls"|"mean"|"max", "normalize": bool,
+// "max_length": N}, which t2l-convert reads from modules.json, 1_Pooling/config.json and
+// sentence_bert_config.json.
+struct SentenceConfig {
+    std::string pooling;   // "cls", "mean" or "max"
+    bool normalize = false;
+    int max_length = 0;    // tokens, [CLS] and [SEP] included (sentence-transformers' max_seq_length)
+
+    static constexpr const char* kMetaKey = "sentence.config";
+    // From "<prefix>sentence.config"; false when the file has none.
+    static bool from_file(const T2lFile& file, const std::string& prefix, SentenceConfig* out);
+    static SentenceConfig from_json(const json::Value& v, const std::string& source);
+};
+
 class TextEncoder {
 public:
     // prefix "" for an encoder .t2l, "encoder." for one bundled in a T2L file. On CUDA the
@@ -44,6 +62,11 @@ public:
 
     // T2L's task embedding: CLS / max(||CLS||, 1e-12) * sqrt(hidden).
     std::vector<float> task_embedding(const std::vector<int32_t>& ids) const;
+
+    // The model's sentence embedding: the final hidden states pooled as `sc` says (cls: the
+    // first token; mean: the average over all tokens; max: the per-dimension maximum), then,
+    // when sc.normalize, divided by max(||v||, 1e-12), as sentence-transformers does.
+    std::vector<float> sentence_embedding(const std::vector<int32_t>& ids, const SentenceConfig& sc) const;
 
 private:
     struct Layer {

@@ -16,6 +16,7 @@
 #include "io/safetensors.h"
 #include "io/torch_checkpoint.h"
 #include "io/yaml.h"
+#include "models/encoder.h"
 
 namespace t2l {
 
@@ -68,6 +69,99 @@ void load_hf_folder(Source& s, const std::string& dir, const std::string& prefix
         s.tensors.push_back(std::move(t));
     }
     s.owners.push_back(ckpt);
+}
+
+// Whether a tokenizer.json normalizer lower-cases (BertNormalizer with lowercase, Lowercase,
+// or a Sequence holding one).
+bool normalizer_lowercases(const json::Value* n) {
+    const json::Value* type = n && n->is_object() ? n->find("type") : nullptr;
+    if (!type || !type->is_string()) return false;
+    if (type->string == "Lowercase") return true;
+    if (type->string == "BertNormalizer") {
+        const json::Value* lc = n->find("lowercase");
+        return lc && lc->is_bool() && lc->boolean;
+    }
+    if (const json::Value* seq = n->find("normalizers"); type->string == "Sequence" && seq && seq->is_array())
+        for (const json::Value& m : seq->array)
+            if (normalizer_lowercases(&m)) return true;
+    return false;
+}
+
+// A sentence-transformers folder says how the model makes one vector of a sentence:
+// modules.json lists Transformer -> Pooling (-> Normalize), the pooling folder's config.json
+// names the pooling, sentence_bert_config.json the token limit. Recorded as "sentence.config"
+// (models/encoder.h) so `t2l embed` gives that embedding. A pipeline the engine does not
+// reproduce (Dense layers, other poolings, lower-casing the tokenizer does not do) records
+// nothing and says so in a note.
+void add_sentence_config(Source& s, const std::string& dir, const json::Value& cfg) {
+    const std::string modules_path = join_path(dir, "modules.json");
+    if (!file_exists(modules_path)) return;
+    const json::Value modules = json::parse(read_file(modules_path), modules_path);
+    if (!modules.is_array()) fail(modules_path, ": not a list of modules");
+    std::string pooling_dir;
+    bool normalize = false;
+    for (const json::Value& m : modules.array) {
+        const json::Value* type = m.find("type");
+        const std::string t = type && type->is_string() ? type->string : "";
+        const std::string name = t.substr(t.rfind('.') + 1);  // sentence_transformers.models.Pooling -> Pooling
+        if (name == "Transformer") continue;
+        if (name == "Pooling") {
+            const json::Value* path = m.find("path");
+            pooling_dir = path && path->is_string() ? path->string : "";
+        } else if (name == "Normalize") {
+            normalize = true;
+        } else {
+            s.notes.push_back(cat("modules.json: module '", t, "' is not reproduced; no sentence embedding recorded"));
+            return;
+        }
+    }
+    if (pooling_dir.empty()) {
+        s.notes.push_back("modules.json: no Pooling module; no sentence embedding recorded");
+        return;
+    }
+    const std::string pool_path = join_path(join_path(dir, pooling_dir), "config.json");
+    if (!file_exists(pool_path)) fail(pool_path, ": missing (modules.json names the Pooling module there)");
+    const json::Value pc = json::parse(read_file(pool_path), pool_path);
+    std::string modes;
+    int n_modes = 0;
+    for (const auto& kv : pc.object)
+        if (kv.first.rfind("pooling_mode_", 0) == 0 && kv.second.is_bool() && kv.second.boolean) {
+            modes += (n_modes++ ? "+" : "") + kv.first.substr(13);
+        }
+    const std::string pooling = n_modes != 1           ? ""
+                                : modes == "cls_token"   ? "cls"
+                                : modes == "mean_tokens" ? "mean"
+                                : modes == "max_tokens"  ? "max"
+                                                         : "";
+    if (pooling.empty()) {
+        s.notes.push_back(cat(pool_path, ": pooling '", modes, "' is not reproduced (cls, mean or max); no sentence embedding recorded"));
+        return;
+    }
+    if (const json::Value* d = pc.find("word_embedding_dimension"); d && d->is_number() && cfg.find("hidden_size") &&
+                                                                   d->as_int() != cfg.at("hidden_size").as_int())
+        fail(pool_path, ": word_embedding_dimension ", d->as_int(), " differs from the model's hidden_size");
+    int max_length = 0;
+    const std::string sb_path = join_path(dir, "sentence_bert_config.json");
+    if (file_exists(sb_path)) {
+        const json::Value sb = json::parse(read_file(sb_path), sb_path);
+        if (const json::Value* m = sb.find("max_seq_length"); m && m->is_number()) max_length = (int)m->as_int();
+        const json::Value* lc = sb.find("do_lower_case");
+        if (lc && lc->is_bool() && lc->boolean) {
+            const std::string tok_path = join_path(dir, "tokenizer.json");
+            const json::Value tok = file_exists(tok_path) ? json::parse(read_file(tok_path), tok_path) : json::Value();
+            if (!normalizer_lowercases(tok.find("normalizer"))) {
+                s.notes.push_back(cat(sb_path, ": do_lower_case and a tokenizer that keeps case are not reproduced; no sentence embedding recorded"));
+                return;
+            }
+        }
+    }
+    json::Value sc = json::Value::new_object();
+    sc.set("pooling", json::Value::from_string(pooling));
+    sc.set("normalize", json::Value::from_bool(normalize));
+    sc.set("max_length", json::Value::from_int(max_length));
+    s.meta(SentenceConfig::kMetaKey, MetaValue::of_json(json::dump(sc)));
+    s.notes.push_back(cat("sentence embedding (t2l embed): ", pooling, " pooling", normalize ? ", L2-normalised" : "",
+                          max_length ? cat(", at most ", max_length, " tokens") : std::string()));
 }
 
 // A GGUF file says so in its first four bytes, whatever it is called.
@@ -125,6 +219,7 @@ Source load_source(const ConvertOptions& opts) {
         json::Value cfg = json::parse(read_file(join_path(src, "config.json")), join_path(src, "config.json"));
         s.kind = is_encoder_config(cfg) ? "encoder" : "model";
         load_hf_folder(s, src, "", "");
+        if (s.kind == "encoder") add_sentence_config(s, src, cfg);
     } else {
         fail(src, ": not a checkpoint folder: no config.json, hypermod.pt or adapter_config.json");
     }
