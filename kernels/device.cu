@@ -40,6 +40,15 @@ const GpuInfo& gpu_info() {
     return info;
 }
 
+uint64_t gpu_memory_used() {
+    size_t free_b = 0, total_b = 0;
+    if (cudaMemGetInfo(&free_b, &total_b) != cudaSuccess) {
+        cudaGetLastError();
+        return 0;
+    }
+    return total_b - free_b;
+}
+
 namespace {
 // Freed device blocks are kept by size and handed out again: the models allocate the same
 // activation sizes at every step, and cudaMalloc/cudaFree (cudaFree synchronises the device)

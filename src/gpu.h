@@ -25,6 +25,9 @@ struct GpuInfo {
 // no device, built without CUDA).
 const GpuInfo& gpu_info();
 
+// Bytes of device memory in use on the current device (total - free), 0 without a GPU.
+uint64_t gpu_memory_used();
+
 // Device memory: freed when the last shared_ptr goes. Throws Error when CUDA fails.
 std::shared_ptr<void> gpu_alloc(uint64_t nbytes);
 void gpu_memset_zero(void* dst, uint64_t nbytes);

@@ -14,6 +14,7 @@ const GpuInfo& gpu_info() {
     return info;
 }
 
+uint64_t gpu_memory_used() { return 0; }
 std::shared_ptr<void> gpu_alloc(uint64_t) { fail("this build has no CUDA support (rebuild with nvcc for --device cuda)"); }
 void gpu_memset_zero(void*, uint64_t) { fail("this build has no CUDA support"); }
 void gpu_copy(void*, bool, const void*, bool, uint64_t) { fail("this build has no CUDA support"); }

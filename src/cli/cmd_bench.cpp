@@ -12,6 +12,8 @@
 #include "cli/t2l_inputs.h"
 #include "common.h"
 #include "format/t2l_file.h"
+#include "gpu.h"
+#include "lora/adapter.h"
 #include "models/decoder.h"
 #include "models/sampler.h"
 #include "models/t2l_pipeline.h"
@@ -23,10 +25,11 @@ namespace t2l {
 namespace {
 const CommandSpec kSpec = {
     "bench",
-    "tokenize|describe|decode [-m MODEL.t2l] [--t2l T2L.t2l] [--file CORPUS] [--runs N] [--prompt-tokens N] [--gen-tokens N]",
+    "tokenize|describe|decode [-m MODEL.t2l] [--t2l T2L.t2l] [--file CORPUS] [--runs N] [--prompt-tokens N] [--gen-tokens N] [--lora DIR [--merged]]",
     "Benchmarks. tokenize: encode every line of --file (for a .tsv, its 'description' column) with\n"
     "the model's tokenizer on one thread and report MB/s. describe: time description -> adapter,\n"
-    "warm, median of --runs. decode: prefill --prompt-tokens then greedy-decode --gen-tokens.",
+    "warm, median of --runs. decode: prefill --prompt-tokens then greedy-decode --gen-tokens\n"
+    "(warm: a first pass is not timed), optionally with --lora ADAPTER (unmerged or --merged).",
     {
         {"--model", "-m", FlagType::String, nullptr, "MODEL.t2l", "model whose tokenizer / decoder to use"},
         {"--t2l", nullptr, FlagType::String, nullptr, "T2L.t2l", "hypernetwork (describe)"},
@@ -35,6 +38,8 @@ const CommandSpec kSpec = {
         {"--runs", nullptr, FlagType::Int, "5", "N", "repetitions (describe)"},
         {"--prompt-tokens", nullptr, FlagType::Int, "128", "N", "prompt length (decode)"},
         {"--gen-tokens", nullptr, FlagType::Int, "64", "N", "tokens to generate (decode)"},
+        {"--lora", nullptr, FlagType::String, nullptr, "ADAPTER", "run decode with this adapter (decode)"},
+        {"--merged", nullptr, FlagType::Bool, nullptr, nullptr, "merge the adapter into the weights (decode)"},
         {"--device", nullptr, FlagType::String, "auto", "DEV", "cpu, cuda or auto"},
     },
     1,
@@ -96,37 +101,69 @@ int cmd_bench(int argc, char** argv) {
         T2lPipeline pipe(args.str("t2l"), args.str("encoder"), resolve_device(args.str("device")));
         const double load_s = seconds_since(t_load);
         const std::string desc = "Answer multiple-choice questions about physics, chemistry and biology.";
-        std::vector<double> times;
+        std::vector<double> times, enc_times, hyp_times;
         for (int64_t i = 0; i < std::max<int64_t>(1, args.integer("runs")); i++) {
             auto t0 = Clock::now();
             std::vector<DescribedAdapter> out = pipe.describe({desc});
             times.push_back(seconds_since(t0));
+            // The two stages alone: tokenizer + encoder, then the hypernetwork.
+            auto t1 = Clock::now();
+            const std::vector<float> emb = pipe.embed(pipe.tokenize(add_full_stop(desc)));
+            enc_times.push_back(seconds_since(t1));
+            auto t2 = Clock::now();
+            pipe.generate({emb});
+            hyp_times.push_back(seconds_since(t2));
         }
-        std::sort(times.begin(), times.end());
+        auto median_ms = [](std::vector<double> v) {
+            std::sort(v.begin(), v.end());
+            return v[v.size() / 2] * 1e3;
+        };
         const HypernetConfig& hc = pipe.hypernet().config();
-        std::printf("describe: load %.3f s; warm description -> adapter (%d layers x %zu modules, encoder %d x %d) median %.1f ms, best %.1f ms over %zu runs, %d threads\n",
+        std::printf("describe: load %.3f s; warm description -> adapter in host memory (%d layers x %zu modules, encoder %d x %d) "
+                    "median %.2f ms (encoder %.2f ms, hypernetwork %.2f ms), best %.2f ms over %zu runs, %d threads\n",
                     load_s, hc.n_layers, hc.modules.size(), pipe.encoder().config().n_layers, pipe.encoder().config().hidden,
-                    times[times.size() / 2] * 1e3, times[0] * 1e3, times.size(), num_threads());
+                    median_ms(times), median_ms(enc_times), median_ms(hyp_times), *std::min_element(times.begin(), times.end()) * 1e3,
+                    times.size(), num_threads());
     } else if (what == "decode") {
         if (!args.has("model")) fail("t2l bench decode: needs -m MODEL.t2l");
         T2lFile f(args.str("model"));
-        Decoder model(f, resolve_device(args.str("device")));
+        const Device dev = resolve_device(args.str("device"));
+        Decoder model(f, dev);
+        LoraAdapter adapter;
+        if (args.has("lora")) {
+            adapter = load_adapter(args.str("lora"));
+            model.set_adapter(&adapter, args.flag("merged"));
+        }
         const int64_t np = args.integer("prompt-tokens"), ng = args.integer("gen-tokens");
         if (np < 1 || ng < 1) fail("t2l bench decode: token counts must be positive");
         std::vector<int32_t> prompt((size_t)np);
         for (int64_t i = 0; i < np; i++) prompt[(size_t)i] = (int32_t)((i * 7919 + 13) % model.config().vocab);
         KVCache cache = model.new_cache(np + ng);
-        auto t0 = Clock::now();
-        Tensor logits = model.forward(prompt, cache);
-        const double prefill = seconds_since(t0);
-        auto t1 = Clock::now();
-        for (int64_t i = 0; i < ng; i++) {
-            const int32_t next = argmax(logits.f32(), model.config().vocab);
-            logits = model.forward({next}, cache);
+        // Two passes over the same cache: the first warms up (cuBLAS plans, the recorded decode
+        // graph), the second is timed.
+        double prefill = 0, decode = 0;
+        for (int pass = 0; pass < 2; pass++) {
+            cache.length = 0;
+            auto t0 = Clock::now();
+            Tensor logits = model.forward(prompt, cache);
+            prefill = seconds_since(t0);
+            int32_t next = argmax(logits.f32(), model.config().vocab);
+            auto t1 = Clock::now();
+            for (int64_t i = 0; i < (pass == 0 ? std::min<int64_t>(ng, 4) : ng); i++) next = model.step_greedy(next, cache);
+            decode = seconds_since(t1);
         }
-        const double decode = seconds_since(t1);
-        std::printf("decode: prefill %lld tokens %.1f tok/s, decode %lld tokens %.2f tok/s (%d threads)\n", (long long)np, np / prefill,
-                    (long long)ng, ng / decode, num_threads());
+        const double bytes = (double)model.weight_bytes_per_token();
+        std::printf("decode: prefill %lld tokens %.1f tok/s (%.1f ms), decode %lld tokens %.2f tok/s (%.3f ms/token)",
+                    (long long)np, np / prefill, prefill * 1e3, (long long)ng, ng / decode, decode / ng * 1e3);
+        if (dev == Device::CUDA) {
+            // The HBM roofline of a decode step: every weight read once at the H200's 4.8 TB/s.
+            const double roof = bytes / 4.8e12;
+            std::printf(", weights %.2f GB/token: %.1f%% of the 4.8 TB/s roofline (%.0f tok/s); GPU memory in use %.1f GB\n",
+                        bytes / 1e9, 100.0 * roof / (decode / ng), 1.0 / roof, gpu_memory_used() / 1e9);
+        } else {
+            std::printf(" (%d threads)\n", num_threads());
+        }
+        if (args.has("lora")) std::printf("  with the adapter %s (%s)\n", args.str("lora").c_str(), args.flag("merged") ? "merged" : "unmerged");
     } else {
         fail("t2l bench: unknown benchmark '", what, "' (tokenize, describe, decode)");
     }

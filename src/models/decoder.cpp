@@ -541,6 +541,15 @@ void Decoder::step_once(int32_t token, KVCache& cache) const {
     cache.length += 1;
 }
 
+uint64_t Decoder::weight_bytes_per_token() const {
+    uint64_t b = final_norm_.nbytes() + lm_head_.nbytes();
+    for (const Layer& L : layers_)
+        for (const Tensor* t : {&L.in_norm, &L.post_attn_norm, &L.pre_ff_norm, &L.post_ff_norm, &L.q_norm, &L.k_norm, &L.q,
+                                &L.k, &L.v, &L.o, &L.gate, &L.up, &L.down})
+            if (t->data) b += t->nbytes();
+    return b;
+}
+
 Tensor Decoder::step(int32_t token, KVCache& cache) const {
     step_once(token, cache);
     return cache.step->logits.to(Device::CPU).reshape({(int64_t)cfg_.vocab});

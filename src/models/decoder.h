@@ -92,6 +92,9 @@ public:
     Tensor step(int32_t token, KVCache& cache) const;
     int32_t step_greedy(int32_t token, KVCache& cache) const;
 
+    // Bytes of weights one decode step reads (every layer, the final norm and the LM head).
+    uint64_t weight_bytes_per_token() const;
+
 private:
     struct Layer {
         Tensor in_norm, post_attn_norm, pre_ff_norm, post_ff_norm, q_norm, k_norm;

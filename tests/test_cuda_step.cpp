@@ -1,0 +1,199 @@
+// test_cuda_step.cpp — the decode step's fused ops (ops.h "the one-token decode step") on CUDA
+// against their CPU twins, and the recorded CUDA-graph step against the op-by-op step.
+//
+// Tolerances as in test_cuda_ops.cpp: f32 sums in another order get a few ulp of Σ|terms|,
+// transcendental functions 2e-6 relative, copies and bf16 roundings bit-identical.
+// Without a GPU each case prints SKIPPED.
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <limits>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "common.h"
+#include "gpu.h"
+#include "ops/ops.h"
+#include "test_util.h"
+
+using namespace t2l;
+
+namespace {
+
+#define NEED_GPU()                                                 \
+    do {                                                           \
+        if (!gpu_info().available) T2L_SKIP(gpu_info().reason);    \
+    } while (0)
+
+Tensor rnd(std::vector<int64_t> shape, std::mt19937& rng, float lo = -1.0f, float hi = 1.0f, DType dt = DType::F32) {
+    Tensor f = Tensor::empty(std::move(shape));
+    std::uniform_real_distribution<float> u(lo, hi);
+    for (int64_t i = 0; i < f.numel(); i++) f.f32()[i] = u(rng);
+    return dt == DType::F32 ? f : f.to_dtype(dt);
+}
+
+Tensor nan_gpu(std::vector<int64_t> shape) {
+    Tensor t = Tensor::empty(shape);
+    for (int64_t i = 0; i < t.numel(); i++) t.f32()[i] = std::numeric_limits<float>::quiet_NaN();
+    return t.to(Device::CUDA);
+}
+
+Tensor int_tensor(std::vector<int32_t> v, Device d) {
+    Tensor t = Tensor::empty({(int64_t)v.size()}, DType::I32);
+    std::memcpy(t.data, v.data(), v.size() * 4);
+    return t.on(d);
+}
+
+// Largest |a - b| / (tol_abs + tol_rel·|b|); NaN counts as infinitely wrong.
+double worst(const Tensor& a, const Tensor& b, double tol_abs, double tol_rel, double* max_abs = nullptr) {
+    const std::vector<float> x = a.to_floats(), y = b.to_floats();
+    REQUIRE(x.size() == y.size());
+    double w = 0, m = 0;
+    for (size_t i = 0; i < x.size(); i++) {
+        const double e = std::fabs((double)x[i] - y[i]);
+        if (std::isnan(e)) return INFINITY;
+        m = std::max(m, e);
+        w = std::max(w, e / (tol_abs + tol_rel * std::fabs((double)y[i])));
+    }
+    if (max_abs) *max_abs = m;
+    return w;
+}
+
+void report(const std::string& what, double max_abs, double w) {
+    std::printf("  %-60s max|err| %.3g  err/tol %.3f%s\n", what.c_str(), max_abs, w, w <= 1 ? "" : "  FAIL");
+    std::fflush(stdout);
+}
+
+}  // namespace
+
+TEST_CASE("decode-step ops on CUDA match the CPU: add_rms_norm, act_mul, linear_add, embedding_at, argmax, cast", "[cuda]") {
+    NEED_GPU();
+    std::mt19937 rng(7001);
+    double m = 0, w = 0;
+    for (int64_t dim : {4096, 2304, 577}) {
+        for (bool plus_one : {false, true}) {
+            const Tensor x = rnd({2, dim}, rng, -3, 3), d = rnd({2, dim}, rng), nw = rnd({dim}, rng, -1, 1, DType::BF16);
+            Tensor xc = x.to(Device::CPU), hc = Tensor::empty({2, dim});
+            add_rms_norm(xc, &d, hc, nw, 1e-6f, plus_one);
+            Tensor xg = x.to(Device::CUDA), hg = nan_gpu({2, dim});
+            const Tensor dg = d.to(Device::CUDA), nwg = nw.to(Device::CUDA);
+            add_rms_norm(xg, &dg, hg, nwg, 1e-6f, plus_one);
+            CHECK(worst(xg, xc, 0, 0) == 0);  // the add is exact
+            w = worst(hg, hc, 1e-6, 1e-6, &m);
+            report(cat("add_rms_norm dim=", dim, " plus_one=", plus_one), m, w);
+            CHECK(w <= 1);
+        }
+    }
+    for (Activation act : {Activation::SiLU, Activation::GeluTanh}) {
+        const Tensor gu = rnd({3, 2 * 1000}, rng, -6, 6);
+        Tensor yc = Tensor::empty({3, 1000}), yg = nan_gpu({3, 1000});
+        act_mul(yc, gu, act);
+        act_mul(yg, gu.to(Device::CUDA), act);
+        w = worst(yg, yc, 1e-6, 4e-6, &m);
+        report(cat("act_mul ", act == Activation::SiLU ? "silu" : "gelu_tanh"), m, w);
+        CHECK(w <= 1);
+    }
+    for (int64_t n : {1, 3, 12}) {  // GEMV (accumulate in the epilogue) and cuBLAS (beta = 1)
+        const Tensor x = rnd({n, 1024}, rng), wt = rnd({300, 1024}, rng, -1, 1, DType::BF16), y0 = rnd({n, 300}, rng);
+        Tensor yc = y0.to(Device::CPU), yg = y0.to(Device::CUDA);
+        linear_add(yc, x, wt);
+        linear_add(yg, x.to(Device::CUDA), wt.to(Device::CUDA));
+        // n > 8 rounds x to bf16 on the tensor cores unless split: allow that rounding.
+        w = worst(yg, yc, n > 8 ? 2e-3 : 1e-4, 1e-5, &m);
+        report(cat("linear_add bf16 n=", n), m, w);
+        CHECK(w <= 1);
+    }
+    {
+        const Tensor table = rnd({500, 96}, rng, -1, 1, DType::BF16);
+        const Tensor ids = int_tensor({3, 499, 0}, Device::CPU);
+        Tensor yc = Tensor::empty({3, 96}), yg = nan_gpu({3, 96});
+        embedding_at(yc, table, ids, 48.0f);
+        embedding_at(yg, table.to(Device::CUDA), ids.to(Device::CUDA), 48.0f);
+        CHECK(worst(yg, yc, 0, 0) == 0);
+    }
+    {
+        Tensor x = rnd({4, 128256}, rng, -5, 5);
+        x.f32()[77] = 9.0f;               // row 0: one clear maximum
+        x.f32()[128256 + 5] = 9.5f;       // row 1: a tie, the first wins
+        x.f32()[128256 + 100000] = 9.5f;
+        Tensor ic = Tensor::empty({4}, DType::I32), ig = Tensor::zeros({4}, DType::I32, Device::CUDA);
+        argmax(ic, x);
+        argmax(ig, x.to(Device::CUDA));
+        const Tensor igc = ig.to(Device::CPU);
+        CHECK(std::memcmp(ic.data, igc.data, 16) == 0);
+        CHECK(ic.ptr<int32_t>()[0] == 77);
+        CHECK(ic.ptr<int32_t>()[1] == 5);
+    }
+    {  // f32 rows into a bf16 cache: the same rounding as the CPU's conversion
+        const Tensor src = rnd({3, 1024}, rng, -100, 100);
+        Tensor dc = Tensor::zeros({8, 1024}, DType::BF16), dg = Tensor::zeros({8, 1024}, DType::BF16, Device::CUDA);
+        copy_rows(dc, 4, src);
+        copy_rows(dg, 4, src.to(Device::CUDA));
+        const Tensor dgc = dg.to(Device::CPU);
+        CHECK(std::memcmp(dc.data, dgc.data, dc.nbytes()) == 0);
+    }
+}
+
+TEST_CASE("qkv_rope_cache and attention_at on CUDA match the CPU (GQA, q/k norms, window, softcap, bf16 cache)", "[cuda]") {
+    NEED_GPU();
+    std::mt19937 rng(7002);
+    struct Case { const char* what; int h, hk, d; bool norms; int64_t window; float softcap; int64_t capacity, pos; };
+    const Case cases[] = {
+        {"llama", 32, 8, 128, false, 0, 0.0f, 600, 517},
+        {"llama pos 0", 32, 8, 128, false, 0, 0.0f, 64, 0},
+        {"gemma2 window softcap", 8, 4, 256, false, 64, 50.0f, 300, 250},
+        {"gemma3 q/k norms", 4, 1, 256, true, 512, 0.0f, 100, 37},
+        {"smollm2", 9, 3, 64, false, 0, 0.0f, 2048, 2047},
+    };
+    for (const Case& c : cases)
+        for (DType kv : {DType::F32, DType::BF16}) {
+            const int64_t qd = (int64_t)c.h * c.d, kd = (int64_t)c.hk * c.d, half = c.d / 2;
+            const Tensor qkv = rnd({1, qd + 2 * kd}, rng, -2, 2);
+            const Tensor cos = rnd({c.capacity, half}, rng), sin = rnd({c.capacity, half}, rng);
+            const Tensor qn = rnd({c.d}, rng, -0.5f, 0.5f, DType::BF16), kn = rnd({c.d}, rng, -0.5f, 0.5f, DType::BF16);
+            // Caches with earlier rows filled (random, in the cache's dtype).
+            const Tensor k0 = rnd({c.capacity, kd}, rng, -1, 1, kv), v0 = rnd({c.capacity, kd}, rng, -2, 2, kv);
+            const Tensor pos_c = int_tensor({(int32_t)c.pos}, Device::CPU);
+            // CPU: f32 caches (the widened values).
+            Tensor kc = k0.to_dtype(DType::F32), vc = v0.to_dtype(DType::F32), qc = Tensor::empty({1, qd});
+            qkv_rope_cache(qc, kc, vc, qkv, cos, sin, pos_c, c.norms ? &qn : nullptr, c.norms ? &kn : nullptr, c.h, c.hk,
+                           c.d, 1e-6f, true);
+            Tensor kg = k0.to(Device::CUDA), vg = v0.to(Device::CUDA), qg = nan_gpu({1, qd});
+            const Tensor qnd = qn.to(Device::CUDA), knd = kn.to(Device::CUDA), pos_g = pos_c.to(Device::CUDA);
+            qkv_rope_cache(qg, kg, vg, qkv.to(Device::CUDA), cos.to(Device::CUDA), sin.to(Device::CUDA), pos_g,
+                           c.norms ? &qnd : nullptr, c.norms ? &knd : nullptr, c.h, c.hk, c.d, 1e-6f, true);
+            double m = 0;
+            double w = worst(qg, qc, 1e-6, 1e-6, &m);
+            report(cat("qkv_rope_cache ", c.what, " kv=", dtype_name(kv), " (q)"), m, w);
+            CHECK(w <= 1);
+            // The new cache row: the CPU's f32 value rounded to the cache's dtype.
+            const Tensor krow = kc.rows(c.pos, c.pos + 1), vrow = vc.rows(c.pos, c.pos + 1);
+            const Tensor kref = kv == DType::F32 ? krow : krow.to_dtype(kv).to_dtype(DType::F32);
+            const Tensor vref = kv == DType::F32 ? vrow : vrow.to_dtype(kv).to_dtype(DType::F32);
+            const double bf = kv == DType::BF16 ? std::ldexp(1.0, -8) : 0;  // one rounding step at most apart
+            w = worst(kg.to(Device::CPU).rows(c.pos, c.pos + 1).to_dtype(DType::F32), kref, 1e-6, 1e-6 + bf, &m);
+            report(cat("qkv_rope_cache ", c.what, " kv=", dtype_name(kv), " (k row)"), m, w);
+            CHECK(w <= 1);
+            CHECK(worst(vg.to(Device::CPU).rows(c.pos, c.pos + 1).to_dtype(DType::F32), vref, 0, 0) == 0);
+
+            // attention_at over the cache the GPU wrote (the CPU reads its widened copy).
+            AttentionParams p;
+            p.n_heads = c.h;
+            p.n_kv_heads = c.hk;
+            p.head_dim = c.d;
+            p.scale = 1.0f / std::sqrt((float)c.d);
+            p.window = c.window;
+            p.softcap = c.softcap;
+            const Tensor kw = kg.to(Device::CPU).to_dtype(DType::F32), vw = vg.to(Device::CPU).to_dtype(DType::F32);
+            const Tensor q = rnd({1, qd}, rng, -3, 3);
+            Tensor oc = Tensor::empty({1, qd}), none;
+            attention_at(oc, q, kw, vw, pos_c, p, none);
+            Tensor scratch = Tensor::zeros({std::max<int64_t>(1, attention_at_scratch(kg, p))}, DType::F32, Device::CUDA);
+            Tensor og = nan_gpu({1, qd});
+            attention_at(og, q.to(Device::CUDA), kg, vg, pos_g, p, scratch);
+            w = worst(og, oc, 2e-5, 0, &m);
+            report(cat("attention_at ", c.what, " pos=", c.pos, " kv=", dtype_name(kv)), m, w);
+            CHECK(w <= 1);
+        }
+}
