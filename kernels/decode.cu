@@ -11,6 +11,7 @@
 //                   position pos on q and k; q out, k and v into row pos of the caches
 //   embedding_at    y = table[ids] with the ids in device memory
 //   argmax          ids[i] = the first index of the largest value of row i
+//   lora_from_heads T2L's L-head rows -> A (r, in) and B = (Bᵀ)ᵀ (out, r) per row, offsets added
 //   cast_f32        f32 -> bf16/f16, round to nearest even (keys and values into a narrow cache)
 // Versions that earned their place: (1) this one.
 #include <cuda_bf16.h>
@@ -156,7 +157,31 @@ __global__ void cast_kernel(T* dst, const float* src, int64_t n) {
         dst[i] = T(src[i]);
 }
 
+// One thread per output element of A (rows·r·in) then of B (rows·out·r).
+__global__ void lora_from_heads_kernel(float* A, float* B, const float* head, const float* oa, const float* ob,
+                                       int64_t rows, int64_t layers, int64_t r, int64_t in, int64_t out, float div) {
+    const int64_t na = rows * r * in, total = na + rows * out * r, W = r * (in + out);
+    for (int64_t e = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; e < total; e += (int64_t)gridDim.x * blockDim.x) {
+        if (e < na) {
+            const int64_t i = e / (r * in), j = e % (r * in), l = i % layers;
+            A[e] = (head[i * W + j] + (oa ? oa[l * r * in + j] : 0.0f)) / div;
+        } else {
+            const int64_t f = e - na, i = f / (out * r), rem = f % (out * r), o = rem / r, k = rem % r, l = i % layers;
+            B[f] = (head[i * W + r * in + k * out + o] + (ob ? ob[(l * out + o) * r + k] : 0.0f)) / div;
+        }
+    }
+}
+
 }  // namespace
+
+void lora_from_heads(float* A, float* B, const float* head, const float* offset_a, const float* offset_b, int64_t rows,
+                     int64_t layers, int64_t r, int64_t in, int64_t out, float div) {
+    if (rows <= 0 || layers <= 0 || r <= 0 || in <= 0 || out <= 0) fail("lora_from_heads (cuda): bad sizes");
+    if (!A || !B || !head) fail("lora_from_heads (cuda): null device pointer");
+    const int64_t total = rows * r * (in + out);
+    lora_from_heads_kernel<<<grid_for(total, kThreads), kThreads>>>(A, B, head, offset_a, offset_b, rows, layers, r, in, out, div);
+    check_launch("lora_from_heads (cuda)");
+}
 
 void cast_f32(void* dst, DType dt, const float* src, int64_t n) {
     if (n <= 0) return;

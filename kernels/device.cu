@@ -40,6 +40,28 @@ const GpuInfo& gpu_info() {
     return info;
 }
 
+// Page-locked host memory (device -> host copies at full speed), recycled by size like the
+// device blocks: an adapter's pages go back to the pool when its last view is dropped.
+std::shared_ptr<void> host_pinned_alloc(uint64_t nbytes) {
+    static std::mutex mu;
+    static auto* pool = new std::unordered_map<uint64_t, std::vector<void*>>();  // never destroyed: see block_cache
+    const uint64_t size = (nbytes + 4095) / 4096 * 4096;
+    void* p = nullptr;
+    {
+        std::lock_guard<std::mutex> lock(mu);
+        auto it = pool->find(size);
+        if (it != pool->end() && !it->second.empty()) {
+            p = it->second.back();
+            it->second.pop_back();
+        }
+    }
+    if (!p) CUDA_CHECK(cudaMallocHost(&p, size ? size : 4096));
+    return std::shared_ptr<void>(p, [size](void* q) {
+        std::lock_guard<std::mutex> lock(mu);
+        (*pool)[size].push_back(q);
+    });
+}
+
 uint64_t gpu_memory_used() {
     size_t free_b = 0, total_b = 0;
     if (cudaMemGetInfo(&free_b, &total_b) != cudaSuccess) {

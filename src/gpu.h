@@ -25,6 +25,9 @@ struct GpuInfo {
 // no device, built without CUDA).
 const GpuInfo& gpu_info();
 
+// Host memory the GPU copies into at full speed (page-locked; plain malloc without CUDA).
+std::shared_ptr<void> host_pinned_alloc(uint64_t nbytes);
+
 // Bytes of device memory in use on the current device (total - free), 0 without a GPU.
 uint64_t gpu_memory_used();
 

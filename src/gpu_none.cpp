@@ -1,4 +1,6 @@
 // gpu_none.cpp — the GPU entry points of a build without CUDA (make CUDA=0).
+#include <cstdlib>
+
 #include "common.h"
 #include "gpu.h"
 #include "ops_cuda.h"
@@ -15,6 +17,11 @@ const GpuInfo& gpu_info() {
 }
 
 uint64_t gpu_memory_used() { return 0; }
+std::shared_ptr<void> host_pinned_alloc(uint64_t nbytes) {
+    void* p = std::malloc(nbytes ? nbytes : 1);
+    if (!p) fail("out of memory (", nbytes, " bytes)");
+    return std::shared_ptr<void>(p, std::free);
+}
 std::shared_ptr<void> gpu_alloc(uint64_t) { fail("this build has no CUDA support (rebuild with nvcc for --device cuda)"); }
 void gpu_memset_zero(void*, uint64_t) { fail("this build has no CUDA support"); }
 void gpu_copy(void*, bool, const void*, bool, uint64_t) { fail("this build has no CUDA support"); }
@@ -65,6 +72,10 @@ void qkv_rope_cache(float*, void*, void*, DType, const float*, const float*, con
 void embedding_at(float*, const void*, DType, const int32_t*, int64_t, int64_t, float) { no_cuda("embedding"); }
 void argmax(int32_t*, const float*, int64_t, int64_t) { no_cuda("argmax"); }
 void cast_f32(void*, DType, const float*, int64_t) { no_cuda("cast"); }
+void lora_from_heads(float*, float*, const float*, const float*, const float*, int64_t, int64_t, int64_t, int64_t, int64_t,
+                     float) {
+    no_cuda("lora_from_heads");
+}
 void graph_begin() { no_cuda("CUDA graph"); }
 std::shared_ptr<void> graph_end() { no_cuda("CUDA graph"); }
 void graph_launch(const std::shared_ptr<void>&) { no_cuda("CUDA graph"); }

@@ -145,6 +145,7 @@ TEST_CASE("qkv_rope_cache and attention_at on CUDA match the CPU (GQA, q/k norms
         {"gemma2 window softcap", 8, 4, 256, false, 64, 50.0f, 300, 250},
         {"gemma3 q/k norms", 4, 1, 256, true, 512, 0.0f, 100, 37},
         {"smollm2", 9, 3, 64, false, 0, 0.0f, 2048, 2047},
+        {"tiny d=16 (generic kernel)", 4, 2, 16, false, 0, 0.0f, 40, 21},
     };
     for (const Case& c : cases)
         for (DType kv : {DType::F32, DType::BF16}) {
@@ -171,7 +172,7 @@ TEST_CASE("qkv_rope_cache and attention_at on CUDA match the CPU (GQA, q/k norms
             const Tensor krow = kc.rows(c.pos, c.pos + 1), vrow = vc.rows(c.pos, c.pos + 1);
             const Tensor kref = kv == DType::F32 ? krow : krow.to_dtype(kv).to_dtype(DType::F32);
             const Tensor vref = kv == DType::F32 ? vrow : vrow.to_dtype(kv).to_dtype(DType::F32);
-            const double bf = kv == DType::BF16 ? std::ldexp(1.0, -8) : 0;  // one rounding step at most apart
+            const double bf = kv == DType::BF16 ? std::ldexp(1.0, -7) : 0;  // one bf16 ulp (8 bits) at most apart
             w = worst(kg.to(Device::CPU).rows(c.pos, c.pos + 1).to_dtype(DType::F32), kref, 1e-6, 1e-6 + bf, &m);
             report(cat("qkv_rope_cache ", c.what, " kv=", dtype_name(kv), " (k row)"), m, w);
             CHECK(w <= 1);
@@ -196,4 +197,22 @@ TEST_CASE("qkv_rope_cache and attention_at on CUDA match the CPU (GQA, q/k norms
             report(cat("attention_at ", c.what, " pos=", c.pos, " kv=", dtype_name(kv)), m, w);
             CHECK(w <= 1);
         }
+}
+
+TEST_CASE("lora_from_heads on CUDA is bit-identical to the CPU (offsets, rescale)", "[cuda]") {
+    NEED_GPU();
+    std::mt19937 rng(7003);
+    const int64_t layers = 3, batch = 2, rows = layers * batch, r = 4, in = 40, out = 24;
+    const Tensor head = rnd({rows, r * (in + out)}, rng), oa = rnd({layers, r, in}, rng), ob = rnd({layers, out, r}, rng);
+    for (float div : {1.0f, 100.0f}) {
+        Tensor ac = Tensor::empty({rows, r, in}), bc = Tensor::empty({rows, out, r});
+        lora_from_heads(ac, bc, head, &oa, &ob, layers, div);
+        Tensor ag = nan_gpu({rows, r, in}), bg = nan_gpu({rows, out, r});
+        const Tensor oag = oa.to(Device::CUDA), obg = ob.to(Device::CUDA);
+        lora_from_heads(ag, bg, head.to(Device::CUDA), &oag, &obg, layers, div);
+        CHECK(worst(ag, ac, 0, 0) == 0);
+        CHECK(worst(bg, bc, 0, 0) == 0);
+        // B is A's partner transposed: row 1, output 5, rank 2 comes from head[1, r*in + 2*out + 5].
+        CHECK(bc.f32()[(1 * out + 5) * r + 2] == (head.f32()[1 * r * (in + out) + r * in + 2 * out + 5] + ob.f32()[(1 * out + 5) * r + 2]) / div);
+    }
 }

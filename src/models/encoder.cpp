@@ -4,10 +4,12 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 
 #include "common.h"
 #include "ops/ops.h"
+#include "ops_cuda.h"
 #include "tokenizer/unicode.h"
 
 namespace t2l {
@@ -129,6 +131,14 @@ TextEncoder::TextEncoder(const T2lFile& file, const std::string& prefix, Device 
         }
         layers_.push_back(std::move(L));
     }
+    // The recorded encoder needs every weight in f32: other dtypes would have linear() stage
+    // operands in a scratch buffer a later op may move.
+    graphable_ = device == Device::CUDA;
+    for (const Layer& L : layers_)
+        for (const Tensor* t : {&L.q_w, &L.q_b, &L.k_w, &L.k_b, &L.v_w, &L.v_b, &L.o_w, &L.o_b, &L.gate_w, &L.up_w, &L.up_b,
+                                &L.down_w, &L.down_b})
+            if (t->data && t->dtype != DType::F32) graphable_ = false;
+    if (std::getenv("T2L_CUDA_GRAPH") && std::string(std::getenv("T2L_CUDA_GRAPH")) == "0") graphable_ = false;
     if (cfg_.arch == "new") {
         // gte's NTK rotary: the constructor builds its cache twice and the second build, for
         // max_positions * factor positions, replaces inv_freq with
@@ -158,72 +168,113 @@ void TextEncoder::rope_tables(int64_t n, Tensor* cos, Tensor* sin) const {
     *sin = s.to(device());
 }
 
-Tensor TextEncoder::forward(const std::vector<int32_t>& ids, std::vector<Tensor>* layers) const {
-    const int64_t n = (int64_t)ids.size(), H = cfg_.hidden, I = cfg_.intermediate;
+std::shared_ptr<TextEncoder::Run> TextEncoder::make_run(int64_t n) const {
+    const int64_t H = cfg_.hidden, I = cfg_.intermediate;
     const Device dev = device();
-    if (n == 0) fail("encoder: no tokens to encode");
-    if (cfg_.arch == "bert" && n > cfg_.max_positions)
-        fail("encoder: ", n, " tokens exceed the model's ", cfg_.max_positions, " positions");
-    auto empty = [&](std::vector<int64_t> shape) { return Tensor::empty(std::move(shape), DType::F32, dev); };
+    auto run = std::make_shared<Run>();
+    auto f32 = [&](std::vector<int64_t> shape) { return Tensor::empty(std::move(shape), DType::F32, dev); };
+    std::vector<int32_t> zeros((size_t)n, 0), positions((size_t)n);
+    for (int64_t i = 0; i < n; i++) positions[(size_t)i] = (int32_t)i;
+    auto ints = [&](const std::vector<int32_t>& v) {
+        Tensor t = Tensor::empty({n}, DType::I32);
+        std::memcpy(t.data, v.data(), (size_t)n * 4);
+        return t.on(dev);
+    };
+    run->ids = Tensor::zeros({n}, DType::I32, dev);
+    run->zeros = ints(zeros);
+    run->positions = ints(positions);
+    run->x = f32({n, H}), run->t = f32({n, H}), run->q = f32({n, H}), run->k = f32({n, H}), run->v = f32({n, H});
+    run->ctx = f32({n, H}), run->attn = f32({n, H}), run->mlp = f32({n, H}), run->up = f32({n, I}), run->gate = f32({n, I});
+    if (cfg_.arch == "new") rope_tables(n, &run->cos, &run->sin);
+    return run;
+}
 
+void TextEncoder::encode(Run& r, std::vector<Tensor>* layers) const {
     // Embeddings: word + token type 0 (+ absolute position for BERT), then LayerNorm.
-    Tensor x = empty({n, H});
-    embedding(x, word_emb_, ids.data(), n);
+    embedding_at(r.x, word_emb_, r.ids);
     if (type_emb_.defined() && cfg_.type_vocab > 0) {
-        Tensor t = empty({n, H});
-        std::vector<int32_t> zeros((size_t)n, 0);
-        embedding(t, type_emb_, zeros.data(), n);
-        add_(x, t);
+        embedding_at(r.t, type_emb_, r.zeros);
+        add_(r.x, r.t);
     }
     if (cfg_.arch == "bert") {
-        Tensor pe = empty({n, H});
-        std::vector<int32_t> pos((size_t)n);
-        for (int64_t i = 0; i < n; i++) pos[(size_t)i] = (int32_t)i;
-        embedding(pe, pos_emb_, pos.data(), n);
-        add_(x, pe);
+        embedding_at(r.t, pos_emb_, r.positions);
+        add_(r.x, r.t);
     }
-    layer_norm(x, x, emb_ln_w_, emb_ln_b_, cfg_.ln_eps);
-    if (layers) layers->assign(1, x.to(Device::CPU));
+    layer_norm(r.x, r.x, emb_ln_w_, emb_ln_b_, cfg_.ln_eps);
+    if (layers) layers->assign(1, r.x.to(Device::CPU));
 
-    Tensor cos, sin;
-    if (cfg_.arch == "new") rope_tables(n, &cos, &sin);
     AttentionParams ap;
     ap.n_heads = ap.n_kv_heads = cfg_.n_heads;
     ap.head_dim = cfg_.head_dim;
     ap.scale = 1.0f / std::sqrt((float)cfg_.head_dim);
     ap.causal = false;  // an encoder sees the whole sequence
-
-    Tensor q = empty({n, H}), k = empty({n, H}), v = empty({n, H});
-    Tensor ctx = empty({n, H}), attn = empty({n, H}), mlp = empty({n, H});
-    Tensor up = empty({n, I}), gate = empty({n, I});
     for (const Layer& L : layers_) {
-        linear(q, x, L.q_w, &L.q_b);
-        linear(k, x, L.k_w, &L.k_b);
-        linear(v, x, L.v_w, &L.v_b);
+        linear(r.q, r.x, L.q_w, &L.q_b);
+        linear(r.k, r.x, L.k_w, &L.k_b);
+        linear(r.v, r.x, L.v_w, &L.v_b);
         if (cfg_.arch == "new") {  // gte: rotary positions on q and k
-            rope_(q, cfg_.n_heads, cfg_.head_dim, cos, sin);
-            rope_(k, cfg_.n_heads, cfg_.head_dim, cos, sin);
+            rope_(r.q, cfg_.n_heads, cfg_.head_dim, r.cos, r.sin);
+            rope_(r.k, cfg_.n_heads, cfg_.head_dim, r.cos, r.sin);
         }
-        attention(ctx, q, k, v, ap);
-        linear(attn, ctx, L.o_w, &L.o_b);
-        add_(attn, x);                                       // post-norm: LN(x + attn(x))
-        layer_norm(x, attn, L.attn_ln_w, L.attn_ln_b, cfg_.ln_eps);
+        attention(r.ctx, r.q, r.k, r.v, ap);
+        linear(r.attn, r.ctx, L.o_w, &L.o_b);
+        add_(r.attn, r.x);                                   // post-norm: LN(x + attn(x))
+        layer_norm(r.x, r.attn, L.attn_ln_w, L.attn_ln_b, cfg_.ln_eps);
 
         if (cfg_.arch == "new") {
-            linear(up, x, L.up_w);                           // gated: down(gelu(gate) * up)
-            linear(gate, x, L.gate_w);
-            gelu_erf_(gate);
-            mul_(gate, up);
+            linear(r.up, r.x, L.up_w);                       // gated: down(gelu(gate) * up)
+            linear(r.gate, r.x, L.gate_w);
+            gelu_erf_(r.gate);
+            mul_(r.gate, r.up);
         } else {
-            linear(gate, x, L.up_w, &L.up_b);                // plain: down(gelu(up))
-            gelu_erf_(gate);
+            linear(r.gate, r.x, L.up_w, &L.up_b);            // plain: down(gelu(up))
+            gelu_erf_(r.gate);
         }
-        linear(mlp, gate, L.down_w, &L.down_b);
-        add_(mlp, x);                                        // post-norm: LN(x + mlp(x))
-        layer_norm(x, mlp, L.mlp_ln_w, L.mlp_ln_b, cfg_.ln_eps);
-        if (layers) layers->push_back(x.to(Device::CPU));
+        linear(r.mlp, r.gate, L.down_w, &L.down_b);
+        add_(r.mlp, r.x);                                    // post-norm: LN(x + mlp(x))
+        layer_norm(r.x, r.mlp, L.mlp_ln_w, L.mlp_ln_b, cfg_.ln_eps);
+        if (layers) layers->push_back(r.x.to(Device::CPU));
     }
-    return x;
+}
+
+Tensor TextEncoder::forward(const std::vector<int32_t>& ids, std::vector<Tensor>* layers) const {
+    const int64_t n = (int64_t)ids.size();
+    if (n == 0) fail("encoder: no tokens to encode");
+    if (cfg_.arch == "bert" && n > cfg_.max_positions)
+        fail("encoder: ", n, " tokens exceed the model's ", cfg_.max_positions, " positions");
+    for (int32_t id : ids)
+        if (id < 0 || id >= cfg_.vocab) fail("encoder: token id ", id, " is outside the vocabulary (", cfg_.vocab, ")");
+    // More than 4 tokens: attention takes its prefill kernel, which needs no scratch buffer.
+    const bool replay = graphable_ && !layers && n > 4;
+    std::shared_ptr<Run> run;
+    if (replay) {
+        std::lock_guard<std::mutex> lock(runs_mu_);
+        if (!runs_.count(n) && runs_.size() >= 64) runs_.clear();  // bound the lengths kept (a run is a few MB)
+        std::shared_ptr<Run>& slot = runs_[n];
+        if (!slot) slot = make_run(n);
+        run = slot;
+    } else {
+        run = make_run(n);
+    }
+    if (device() == Device::CUDA) cuda::copy_to_device_async(run->ids.data, ids.data(), (size_t)n * 4);
+    else std::memcpy(run->ids.data, ids.data(), (size_t)n * 4);
+    if (replay && run->graph) {
+        cuda::graph_launch(run->graph);
+    } else {
+        encode(*run, layers);
+        if (replay && !run->eager) {
+            try {
+                cuda::graph_begin();
+                encode(*run, nullptr);  // recorded, not run
+                run->graph = cuda::graph_end();
+            } catch (const Error&) {
+                cuda::graph_abort();
+                run->eager = true;
+            }
+        }
+    }
+    // The run's buffers are reused by the next call of this length: hand out a copy.
+    return replay ? run->x.to(Device::CUDA) : run->x;
 }
 
 std::vector<float> TextEncoder::task_embedding(const std::vector<int32_t>& ids) const {

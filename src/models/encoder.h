@@ -12,6 +12,9 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -76,12 +79,25 @@ private:
         Tensor gate_w, up_w, up_b, down_w, down_b, mlp_ln_w, mlp_ln_b;  // gate_w: "new" only (gated MLP)
     };
     void rope_tables(int64_t n, Tensor* cos, Tensor* sin) const;
+    // One sequence length's activations (and, on CUDA, its recorded graph): forward() keeps one
+    // per length it has seen, so a repeated length replays the whole encoder with one launch.
+    struct Run {
+        Tensor ids, zeros, positions;  // int32 (n) on the device
+        Tensor x, t, q, k, v, ctx, attn, mlp, up, gate, cos, sin;
+        std::shared_ptr<void> graph;
+        bool eager = false;            // recording failed: op by op
+    };
+    std::shared_ptr<Run> make_run(int64_t n) const;
+    void encode(Run& run, std::vector<Tensor>* layers) const;
 
     EncoderConfig cfg_;
     WeightSource w_;
     Tensor word_emb_, type_emb_, pos_emb_, emb_ln_w_, emb_ln_b_;
     std::vector<Layer> layers_;
     std::vector<float> inv_freq_;  // "new": the NTK-scaled rotary frequencies, (head_dim / 2)
+    bool graphable_ = false;       // CUDA with f32 weights (no op needs a shared scratch buffer)
+    mutable std::mutex runs_mu_;
+    mutable std::map<int64_t, std::shared_ptr<Run>> runs_;  // by sequence length (CUDA)
 };
 
 // The reference's description preprocessing: strip Unicode whitespace at both ends and

@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "common.h"
+#include "gpu.h"
 #include "ops/ops.h"
 
 namespace t2l {
@@ -130,6 +131,26 @@ Hypernet::Hypernet(const T2lFile& file, Device device) : w_(file, "", device) {
             out_emb_b_.push_back(w_.get_host("out_emb." + m + ".B", {d}).to_dtype(DType::F32).reshape({1, d}).on(device));
         }
     }
+    // The layer-depth and module-type encodings do not depend on the task: computed once, kept on the host.
+    {
+        std::vector<int32_t> layer_ids((size_t)cfg_.n_layers);
+        for (int l = 0; l < cfg_.n_layers; l++) layer_ids[(size_t)l] = l;
+        Tensor depth = Tensor::empty({cfg_.n_layers, d / 4}, DType::F32, device);
+        embedding(depth, depth_emb_, layer_ids.data(), cfg_.n_layers);
+        depth_h_ = norm(depth, depth_ln_).on(Device::CPU);
+        for (size_t mi = 0; mi < cfg_.modules.size(); mi++) {
+            Tensor type = Tensor::empty({1, d / 4}, DType::F32, device);
+            const int32_t type_id = (int32_t)mi;
+            embedding(type, type_emb_, &type_id, 1);
+            type_h_.push_back(norm(type, type_ln_).on(Device::CPU));
+        }
+    }
+    // The L variant assembles A and B where its heads ran: the offsets live there too.
+    if (device == Device::CUDA && !cfg_.shared_AB_head && !cfg_.autoreg_gen)
+        for (size_t mi = 0; mi < cfg_.modules.size(); mi++) {
+            offset_a_dev_.push_back(offset_a_[mi].to(device));
+            offset_b_dev_.push_back(offset_b_[mi].to(device));
+        }
     // Every tensor of a released checkpoint is used, except the statistics a variant ignores.
     for (const auto& name : w_.unused()) {
         if (name.rfind("mean_recon_target.", 0) == 0 || name.rfind("std_recon_target.", 0) == 0) continue;
@@ -203,11 +224,7 @@ std::vector<LoraAdapter> Hypernet::generate(const std::vector<std::vector<float>
     for (const auto& e : task_embs) flat.insert(flat.end(), e.begin(), e.end());
     const Device dev = device(), host = Device::CPU;
     const Tensor enc = norm(lin(Tensor::from_floats(flat, {B, cfg_.emb_size}).on(dev), task_lin_), task_ln_).on(host);
-    std::vector<int32_t> layer_ids((size_t)L);
-    for (int64_t l = 0; l < L; l++) layer_ids[(size_t)l] = (int32_t)l;
-    Tensor depth = Tensor::empty({L, d / 4}, DType::F32, dev);
-    embedding(depth, depth_emb_, layer_ids.data(), L);
-    depth = norm(depth, depth_ln_).on(host);
+    const Tensor& depth = depth_h_;
 
     std::vector<LoraAdapter> out((size_t)B);
     for (auto& a : out) {
@@ -219,11 +236,7 @@ std::vector<LoraAdapter> Hypernet::generate(const std::vector<std::vector<float>
     for (size_t mi = 0; mi < cfg_.modules.size(); mi++) {
         const std::string& m = cfg_.modules[mi];
         const int64_t in = cfg_.in_features[mi], outf = cfg_.out_features[mi];
-        // Module type encoding (d/4), the same for every row of this module.
-        Tensor type = Tensor::empty({1, d / 4}, DType::F32, dev);
-        const int32_t type_id = (int32_t)mi;
-        embedding(type, type_emb_, &type_id, 1);
-        type = norm(type, type_ln_).on(host);
+        const Tensor& type = type_h_[mi];  // module type encoding (d/4), the same for every row
 
         // x = [enc | depth | type] for every (task, layer) row, then mixer and mlp1.
         Tensor x = Tensor::empty({rows, d});
@@ -239,6 +252,42 @@ std::vector<LoraAdapter> Hypernet::generate(const std::vector<std::vector<float>
         mix = lin(mix, mixer2_);
         silu_(mix);
         const Tensor mlp_out = res_block(mix, mlp1_);       // on the device
+        const bool sft = cfg_.training_task == "sft";
+        const bool z = cfg_.training_task == "recon" && cfg_.factorized && cfg_.pred_z_score;
+        const bool add_offset = sft || (cfg_.training_task == "recon" && cfg_.factorized);
+        // Non-factorized recon targets were trained scaled by delta_w_scaling on the product:
+        // each factor comes back divided by its square root.
+        const bool rescale = cfg_.training_task == "recon" && !cfg_.factorized;
+        const float root = (float)std::sqrt(cfg_.delta_w_scaling);
+
+        if (!cfg_.shared_AB_head && !cfg_.autoreg_gen && !z) {
+            // L: head output rows are [A flat (r*in) | B^T flat (r*out)]; A and B are cut out, offset
+            // and rescaled where the heads ran, then come to the host in one copy each.
+            const Tensor head_out = lin(mlp3(res_block(mlp_out, mlp2_)), heads_[mi]);
+            Tensor A_all = Tensor::empty({rows, r, in}, DType::F32, dev), B_all = Tensor::empty({rows, outf, r}, DType::F32, dev);
+            const bool on_gpu = dev == Device::CUDA;
+            const Tensor* oa = !add_offset ? nullptr : on_gpu ? &offset_a_dev_[mi] : &offset_a_[mi];
+            const Tensor* ob = !add_offset ? nullptr : on_gpu ? &offset_b_dev_[mi] : &offset_b_[mi];
+            lora_from_heads(A_all, B_all, head_out, oa, ob, L, rescale ? root : 1.0f);
+            if (on_gpu) {
+                Tensor a_h = Tensor::empty_pinned(A_all.shape), b_h = Tensor::empty_pinned(B_all.shape);
+                gpu_copy(a_h.data, false, A_all.data, true, A_all.nbytes());
+                gpu_copy(b_h.data, false, B_all.data, true, B_all.nbytes());
+                A_all = a_h;
+                B_all = b_h;
+            }
+            for (int64_t b = 0; b < B; b++)
+                for (int64_t l = 0; l < L; l++) {
+                    const int64_t i = b * L + l;
+                    LoraModule lm;
+                    lm.layer = (int)l;
+                    lm.module = m;
+                    lm.A = A_all.rows(i, i + 1).reshape({r, in});  // views of the two buffers
+                    lm.B = B_all.rows(i, i + 1).reshape({outf, r});
+                    out[(size_t)b].modules.push_back(std::move(lm));
+                }
+            continue;
+        }
         const Tensor mlp_out_h = mlp_out.on(host);          // for the host-side glue below
 
         // A (rows, r, in) and B^T (rows, r, out), filled by the variant's head.
@@ -255,7 +304,7 @@ std::vector<LoraAdapter> Hypernet::generate(const std::vector<std::vector<float>
         };
         if (!cfg_.shared_AB_head) {
             if (!cfg_.autoreg_gen) {
-                // L: head output is [A flat (r*in) | B flat (r*out)], each row-major (r, .).
+                // L with z-scores: the same head, assembled on the host below.
                 const Tensor head_out = lin(mlp3(res_block(mlp_out, mlp2_)), heads_[mi]).on(host);
                 for (int64_t i = 0; i < rows; i++) {
                     std::memcpy(A.f32() + i * r * in, row_ptr(head_out, i, 0), (size_t)(r * in) * 4);
@@ -312,13 +361,6 @@ std::vector<LoraAdapter> Hypernet::generate(const std::vector<std::vector<float>
         }
 
         // Per (task, layer): A (r, in); B = (B^T)^T (out, r); then the checkpoint's offsets/rescaling.
-        const bool sft = cfg_.training_task == "sft";
-        const bool z = cfg_.training_task == "recon" && cfg_.factorized && cfg_.pred_z_score;
-        const bool add_offset = sft || (cfg_.training_task == "recon" && cfg_.factorized);
-        // Non-factorized recon targets were trained scaled by delta_w_scaling on the product:
-        // each factor comes back divided by its square root.
-        const bool rescale = cfg_.training_task == "recon" && !cfg_.factorized;
-        const float root = (float)std::sqrt(cfg_.delta_w_scaling);
         for (int64_t b = 0; b < B; b++) {
             for (int64_t l = 0; l < L; l++) {
                 const int64_t i = b * L + l;

@@ -43,8 +43,9 @@ struct HypernetConfig {
 
 class Hypernet {
 public:
-    // On CUDA the matrices run on the GPU; the small glue (concatenations, A/B extraction,
-    // offsets) stays on the host.
+    // On CUDA the matrices run on the GPU; the L variant also cuts A and B out of its heads there
+    // and copies them once into page-locked host memory (the adapters' tensors are views of it).
+    // The other variants' small glue (rank rows, offsets) runs on the host.
     explicit Hypernet(const T2lFile& file, Device device = Device::CPU);
     const HypernetConfig& config() const { return cfg_; }
     Device device() const { return w_.device(); }
@@ -70,7 +71,10 @@ private:
     ResBlock mlp1_, mlp2_;
     std::vector<Linear> heads_;                 // per module
     std::vector<Tensor> out_emb_a_, out_emb_b_; // per module (M)
-    std::vector<Tensor> offset_a_, offset_b_, mean_a_, mean_b_, std_a_, std_b_;  // per module
+    std::vector<Tensor> offset_a_, offset_b_, mean_a_, mean_b_, std_a_, std_b_;  // per module, host
+    std::vector<Tensor> offset_a_dev_, offset_b_dev_;  // per module on the GPU (L variant on CUDA)
+    Tensor depth_h_;                                   // (n_layers, d/4): LN(depth embedding), host
+    std::vector<Tensor> type_h_;                       // per module (1, d/4): LN(type embedding), host
 };
 
 }  // namespace t2l

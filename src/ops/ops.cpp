@@ -331,4 +331,23 @@ void argmax(Tensor& ids, const Tensor& x) {
     else cpu::argmax(ids.ptr<int32_t>(), x.f32(), n, dim);
 }
 
+void lora_from_heads(Tensor& A_all, Tensor& B_all, const Tensor& head, const Tensor* offset_a, const Tensor* offset_b,
+                     int64_t layers, float div) {
+    const Device dev = device_of("lora_from_heads", {&A_all, &B_all, &head});
+    for (const Tensor* t : {(const Tensor*)&A_all, (const Tensor*)&B_all, &head}) need_f32(*t, "lora_from_heads");
+    need(A_all.rank() == 3 && B_all.rank() == 3 && A_all.dim(0) == B_all.dim(0) && A_all.dim(1) == B_all.dim(2),
+         "lora_from_heads", "A_all must be (rows, r, in) and B_all (rows, out, r)");
+    const int64_t rows = A_all.dim(0), r = A_all.dim(1), in = A_all.dim(2), out = B_all.dim(1);
+    need(head.numel() == rows * r * (in + out), "lora_from_heads", cat("head ", head.describe(), " is not (rows, r·(in+out))"));
+    need(layers > 0 && rows % layers == 0, "lora_from_heads", "rows must be a multiple of layers");
+    if (offset_a) need(offset_a->device == dev && offset_a->dtype == DType::F32 && offset_a->numel() == layers * r * in,
+                       "lora_from_heads", "offset_a must be f32 (layers, r, in)");
+    if (offset_b) need(offset_b->device == dev && offset_b->dtype == DType::F32 && offset_b->numel() == layers * out * r,
+                       "lora_from_heads", "offset_b must be f32 (layers, out, r)");
+    const float* oa = offset_a ? dptr(*offset_a) : nullptr;
+    const float* ob = offset_b ? dptr(*offset_b) : nullptr;
+    if (dev == Device::CUDA) cuda::lora_from_heads(dptr(A_all), dptr(B_all), dptr(head), oa, ob, rows, layers, r, in, out, div);
+    else cpu::lora_from_heads(A_all.f32(), B_all.f32(), head.f32(), oa, ob, rows, layers, r, in, out, div);
+}
+
 }  // namespace t2l

@@ -88,4 +88,12 @@ void embedding_at(Tensor& y, const Tensor& table, const Tensor& ids, float mult 
 // ids (n) int32 = the index of the first maximum of each row of x (n, dim).
 void argmax(Tensor& ids, const Tensor& x);
 
+// ---- T2L's heads -> LoRA factors ----------------------------------------------------------------
+
+// The L hypernetwork's head output for rows i = b·layers + l, head (rows, r·in + r·out), holds A (r, in)
+// then Bᵀ (r, out). Writes A_all (rows, r, in) = (A + offset_a[l]) / div and B_all (rows, out, r) =
+// (Bᵀᵀ + offset_b[l]) / div; offsets (layers, r, in) and (layers, out, r) may be null, div = 1 for none.
+void lora_from_heads(Tensor& A_all, Tensor& B_all, const Tensor& head, const Tensor* offset_a, const Tensor* offset_b,
+                     int64_t layers, float div);
+
 }  // namespace t2l

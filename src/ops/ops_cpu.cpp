@@ -288,4 +288,19 @@ void argmax(int32_t* ids, const float* x, int64_t n, int64_t dim) {
     }
 }
 
+void lora_from_heads(float* A, float* B, const float* head, const float* offset_a, const float* offset_b, int64_t rows,
+                     int64_t layers, int64_t r, int64_t in, int64_t out, float div) {
+    const int64_t W = r * (in + out);
+    for (int64_t i = 0; i < rows; i++) {
+        const int64_t l = i % layers;
+        const float* h = head + i * W;
+        float* a = A + i * r * in;
+        float* b = B + i * out * r;
+        for (int64_t j = 0; j < r * in; j++) a[j] = (h[j] + (offset_a ? offset_a[l * r * in + j] : 0.0f)) / div;
+        for (int64_t o = 0; o < out; o++)
+            for (int64_t k = 0; k < r; k++)
+                b[o * r + k] = (h[r * in + k * out + o] + (offset_b ? offset_b[(l * out + o) * r + k] : 0.0f)) / div;
+    }
+}
+
 }  // namespace t2l::cpu

@@ -34,6 +34,8 @@ void qkv_rope_cache(float* q, float* k_cache, float* v_cache, const float* qkv, 
                     int64_t pos, const void* q_norm, const void* k_norm, DType norm_dtype, int n_heads, int n_kv_heads,
                     int head_dim, float eps, bool plus_one);
 void argmax(int32_t* ids, const float* x, int64_t n, int64_t dim);
+void lora_from_heads(float* A, float* B, const float* head, const float* offset_a, const float* offset_b, int64_t rows,
+                     int64_t layers, int64_t r, int64_t in, int64_t out, float div);
 
 // Dot product with a fixed summation order (16 interleaved partial sums, then a pairwise
 // tree), shared by linear and attention so both round the same way on every machine.

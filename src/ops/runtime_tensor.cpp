@@ -39,6 +39,17 @@ Tensor Tensor::empty(std::vector<int64_t> shape, DType dtype, Device device) {
     return t;
 }
 
+Tensor Tensor::empty_pinned(std::vector<int64_t> shape, DType dtype) {
+    Tensor t;
+    t.dtype = dtype;
+    t.shape = std::move(shape);
+    uint64_t nbytes;
+    if (!shape_nbytes(t.shape, dtype, &nbytes)) fail("tensor shape ", shape_string(t.shape), " overflows");
+    t.storage = host_pinned_alloc(nbytes);
+    t.data = t.storage.get();
+    return t;
+}
+
 Tensor Tensor::zeros(std::vector<int64_t> shape, DType dtype, Device device) {
     Tensor t = empty(std::move(shape), dtype, device);
     if (device == Device::CPU) std::memset(t.data, 0, t.nbytes());

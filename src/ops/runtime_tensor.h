@@ -30,6 +30,8 @@ struct Tensor {
     // New uninitialised / zeroed tensors owned by themselves.
     static Tensor empty(std::vector<int64_t> shape, DType dtype = DType::F32, Device device = Device::CPU);
     static Tensor zeros(std::vector<int64_t> shape, DType dtype = DType::F32, Device device = Device::CPU);
+    // A CPU tensor in page-locked memory (the GPU copies into it at full speed); needs CUDA.
+    static Tensor empty_pinned(std::vector<int64_t> shape, DType dtype = DType::F32);
     // A CPU tensor borrowing a stored tensor's bytes (e.g. an mmapped weight); read-only by convention.
     static Tensor borrow(const TensorView& v);
     // A CPU f32 tensor holding a copy of `values`.

@@ -2,7 +2,7 @@
 """The PyTorch side of `t2l bench` on the same random weights, in the same device call.
 
     python3 tools/bench/hf_side_by_side.py --base DIR [--adapter PEFT_DIR] [--t2l DIR --encoder DIR]
-                                           [--prompt 512] [--gen 128] [--prefill 2048] [--no-compile]
+                                           [--prompt 512] [--gen 32] [--prefill 2048] [--no-compile]
 
 Prints, each a median of warm runs:
   probe      a plain bandwidth probe: a large device-to-device copy (bytes read + written) and a
@@ -62,8 +62,8 @@ def probe():
 def decode_rate(model, ids, gen):
     def run(n):
         return lambda: model.generate(ids, max_new_tokens=n, min_new_tokens=n, do_sample=False)
-    t1 = timed(run(1), runs=3)
-    tn = timed(run(gen + 1), runs=3)
+    t1 = timed(run(1), runs=2)
+    tn = timed(run(gen + 1), runs=2)
     return gen / (tn - t1)
 
 
@@ -74,7 +74,7 @@ def main():
     ap.add_argument("--t2l")
     ap.add_argument("--encoder")
     ap.add_argument("--prompt", type=int, default=512)
-    ap.add_argument("--gen", type=int, default=128)
+    ap.add_argument("--gen", type=int, default=32)
     ap.add_argument("--prefill", type=int, default=2048)
     ap.add_argument("--no-compile", action="store_true")
     args = ap.parse_args()
