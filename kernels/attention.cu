@@ -43,10 +43,14 @@
 #include <algorithm>
 #include <type_traits>
 
+#include <cublas_v2.h>
+
 #include "ops_common.cuh"
 #include "ops_cuda.h"
 
 namespace t2l::cuda {
+
+cublasHandle_t cublas_handle();  // linear.cu: the one handle, on the kernels' stream
 
 namespace {
 
@@ -664,11 +668,121 @@ void generic(float* out, const float* q, const void* k, const void* v, const Att
                                                                  static_cast<const KV*>(v), a);
 }
 
+// ---- tensor-core prompt attention (cuBLAS) ---------------------------------------------------
+// Per KV head j and its g query heads, for a chunk of query rows [i0, i0 + nb):
+//   S_h (nb, t) = scale · Q_h Kⱼᵀ         cuBLAS, bf16 in, f32 out (batched over the g heads)
+//   P_h = softmax(cap(S_h) masked) in f32, stored bf16
+//   O_h (nb, d) = P_h Vⱼ                   cuBLAS, bf16 in, f32 out into the heads' columns of out
+// The scores make a round trip through memory (h·nb·t·6 bytes: chunks keep it under ~1 GB), which
+// costs less than the f32 SIMT kernel's arithmetic on long prompts.
+
+// One block per score row (head, query): cap, mask, softmax; masked keys get probability 0.
+__global__ void __launch_bounds__(256) softmax_rows_kernel(__nv_bfloat16* P, const float* S, int64_t nb, int64_t t,
+                                                           int64_t i0, AttnArgs a) {
+    __shared__ float red[32];
+    const int64_t row = blockIdx.x, i = i0 + row % nb;
+    int64_t first, last;
+    visible(a, i, &first, &last);
+    const float* s = S + row * t;
+    __nv_bfloat16* p = P + row * t;
+    float m = -INFINITY;
+    for (int64_t j = threadIdx.x; j < t; j += blockDim.x)
+        if (j >= first && j <= last) {
+            float v = s[j];
+            if (a.softcap > 0.0f) v = a.softcap * tanhf(v / a.softcap);
+            m = fmaxf(m, v);
+        }
+    m = warp_max(m);
+    {
+        const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+        if (lane == 0) red[warp] = m;
+        __syncthreads();
+        float t2 = lane < (int)(blockDim.x >> 5) ? red[lane] : -INFINITY;
+        m = warp_max(t2);
+        __syncthreads();
+    }
+    float l = 0.0f;
+    for (int64_t j = threadIdx.x; j < t; j += blockDim.x)
+        if (j >= first && j <= last) {
+            float v = s[j];
+            if (a.softcap > 0.0f) v = a.softcap * tanhf(v / a.softcap);
+            l += expf(v - m);
+        }
+    l = block_sum(l, red);
+    const float inv = l > 0.0f ? 1.0f / l : 0.0f;
+    for (int64_t j = threadIdx.x; j < t; j += blockDim.x) {
+        float pj = 0.0f;
+        if (j >= first && j <= last) {
+            float v = s[j];
+            if (a.softcap > 0.0f) v = a.softcap * tanhf(v / a.softcap);
+            pj = expf(v - m) * inv;
+        }
+        p[j] = __float2bfloat16_rn(pj);
+    }
+}
+
+__global__ void to_bf16_kernel(__nv_bfloat16* dst, const float* src, int64_t n) {
+    for (int64_t e = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; e < n; e += (int64_t)gridDim.x * blockDim.x)
+        dst[e] = __float2bfloat16_rn(src[e]);
+}
+
+void check_cublas(cublasStatus_t st, const char* what) {
+    if (st != CUBLAS_STATUS_SUCCESS) fail("attention (cuda gemm): ", what, " failed: ", cublasGetStatusString(st));
+}
+
+void gemm_attention(float* out, const float* q, const void* k, const void* v, bool kv_bf16, const AttnArgs& a) {
+    const int64_t n = a.n, t = a.t, d = a.head_dim, h = a.n_heads, g = a.group, hk = h / g;
+    // Query rows per chunk: the scores (f32) and probabilities (bf16) of all heads in ~1 GB.
+    const int64_t nb = std::max<int64_t>(1, std::min<int64_t>(n, (int64_t)1e9 / (h * t * 6)));
+    const size_t qb = (size_t)(n * h * d) * 2, kvb = kv_bf16 ? 0 : (size_t)(t * hk * d) * 2;
+    const size_t sb = (size_t)(h * nb * t) * 4, pb = (size_t)(h * nb * t) * 2;
+    uint8_t* ws = static_cast<uint8_t*>(workspace(kWsAttnGemm, qb + 2 * kvb + sb + pb + 64));
+    __nv_bfloat16* qh = reinterpret_cast<__nv_bfloat16*>(ws);
+    __nv_bfloat16* kh = kv_bf16 ? (__nv_bfloat16*)k : reinterpret_cast<__nv_bfloat16*>(ws + qb);
+    __nv_bfloat16* vh = kv_bf16 ? (__nv_bfloat16*)v : reinterpret_cast<__nv_bfloat16*>(ws + qb + kvb);
+    float* S = reinterpret_cast<float*>(ws + qb + 2 * kvb);
+    __nv_bfloat16* P = reinterpret_cast<__nv_bfloat16*>(ws + qb + 2 * kvb + sb);
+    to_bf16_kernel<<<grid_for(n * h * d, 256), 256>>>(qh, q, n * h * d);
+    if (!kv_bf16) {
+        to_bf16_kernel<<<grid_for(t * hk * d, 256), 256>>>(kh, static_cast<const float*>(k), t * hk * d);
+        to_bf16_kernel<<<grid_for(t * hk * d, 256), 256>>>(vh, static_cast<const float*>(v), t * hk * d);
+    }
+    check_launch("attention (cuda gemm, rounding)");
+    cublasHandle_t cb = cublas_handle();
+    const float alpha = a.scale, one = 1.0f, zero = 0.0f;
+    for (int64_t i0 = 0; i0 < n; i0 += nb) {
+        const int64_t rows = std::min(nb, n - i0);
+        for (int64_t j = 0; j < hk; j++) {
+            // Sᵀ (t, rows) column-major = Kⱼ (t, d) · Q_hᵀ (d, rows), for the g heads of KV head j.
+            check_cublas(cublasGemmStridedBatchedEx(
+                cb, CUBLAS_OP_T, CUBLAS_OP_N, (int)t, (int)rows, (int)d, &alpha,
+                kh + j * d, CUDA_R_16BF, (int)(hk * d), 0,
+                qh + i0 * h * d + j * g * d, CUDA_R_16BF, (int)(h * d), d,
+                &zero, S + j * g * rows * t, CUDA_R_32F, (int)t, rows * t, (int)g,
+                CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT), "Q Kᵀ");
+        }
+        // Rows of S are (head, query) for this chunk; the softmax kernel wants the query index.
+        AttnArgs b = a;
+        softmax_rows_kernel<<<(unsigned)(h * rows), 256>>>(P, S, rows, t, i0, b);
+        check_launch("attention (cuda gemm, softmax)");
+        for (int64_t j = 0; j < hk; j++) {
+            // O_hᵀ (d, rows) column-major = Vⱼᵀ (d, t) · P_hᵀ (t, rows), into out's columns of head h.
+            check_cublas(cublasGemmStridedBatchedEx(
+                cb, CUBLAS_OP_N, CUBLAS_OP_N, (int)d, (int)rows, (int)t, &one,
+                vh + j * d, CUDA_R_16BF, (int)(hk * d), 0,
+                P + j * g * rows * t, CUDA_R_16BF, (int)t, rows * t,
+                &zero, out + i0 * h * d + j * g * d, CUDA_R_32F, (int)(h * d), d, (int)g,
+                CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT), "P V");
+        }
+    }
+}
+
 const char* path_name(AttentionPath p) {
     switch (p) {
         case AttentionPath::Prefill: return "prefill";
         case AttentionPath::Decode: return "decode";
         case AttentionPath::Generic: return "generic";
+        case AttentionPath::Gemm: return "gemm";
         default: return "auto";
     }
 }
@@ -710,11 +824,19 @@ void attention(float* out, const float* q, const void* k, const void* v, DType k
     const bool aligned = aligned16(out) && aligned16(q) && aligned16(k) && aligned16(v);
     const bool prefill_ok = aligned && (D == 64 || D == 128 || D == 256);
     const bool decode_ok = aligned && (D == 32 || D == 64 || D == 128 || D == 256);
+    const bool gemm_ok = D % 8 == 0 && p.n_heads % p.n_kv_heads == 0;
     if (path == AttentionPath::Auto)
-        path = n <= 4 && decode_ok ? AttentionPath::Decode
-             : prefill_ok          ? AttentionPath::Prefill
-             : decode_ok           ? AttentionPath::Decode
-                                   : AttentionPath::Generic;
+        path = n <= 4 && decode_ok               ? AttentionPath::Decode
+             : n >= 64 && gemm_ok && !gemm_split() ? AttentionPath::Gemm
+             : prefill_ok                        ? AttentionPath::Prefill
+             : decode_ok                         ? AttentionPath::Decode
+                                                 : AttentionPath::Generic;
+    if (path == AttentionPath::Gemm) {
+        if (!gemm_ok) fail("attention (cuda): the gemm path needs head_dim a multiple of 8");
+        gemm_attention(out, q, k, v, kv_dtype == DType::BF16, a);
+        check_launch("attention (cuda)");
+        return;
+    }
     if ((path == AttentionPath::Prefill && !prefill_ok) || (path == AttentionPath::Decode && !decode_ok) ||
         (path == AttentionPath::Generic && D > kGenericMaxD))
         fail("attention (cuda): the ", path_name(path), " kernel does not take head_dim ", D,

@@ -11,9 +11,9 @@
 //     it matches the CPU to f32 rounding (different summation order only).
 //   n > 8 (prefill): compute-bound. cuBLAS multiplies with f32 accumulation and f32 output
 //     (cublasGemmEx, CUBLAS_COMPUTE_32F); f32 weights use the same call in plain f32 (no TF32).
-//     For bf16/f16 weights x must be narrowed too: by default it is split into two narrow halves
-//     and multiplied twice (accurate to ~1e-5 relative); T2L_GEMM=fast rounds it once (2^-9
-//     relative error per product for bf16, 2^-12 for f16, half the work).
+//     For bf16/f16 weights x must be narrowed too: by default it is rounded once (2^-9 relative
+//     per product for bf16, what bf16 engines do); T2L_GEMM=split (or set_gemm_split) splits it
+//     into two narrow halves multiplied twice (accurate to ~1e-5 relative, twice the work).
 //     f16 weights: activations beyond ±65504 would overflow when rounded; the models here
 //     keep f16 checkpoints' activations far inside that.
 // Versions that earned their place (H200; bf16 4096x14336 = 117.5 MB; GPU time, launches back to
@@ -33,6 +33,7 @@
 #include <string>
 #include <cublas_v2.h>
 
+#include <atomic>
 #include <mutex>
 
 #include "ops_common.cuh"
@@ -305,13 +306,17 @@ __global__ void split_kernel_f16(__half* hi, __half* lo, const float* src, int64
         lo[i] = __float2half_rn(src[i] - __half2float(h));
     }
 }
-// T2L_GEMM=fast: one rounded copy of x (read once per process).
+// T2L_GEMM=split: x in two rounded halves (f32-level accuracy); the default rounds x once, as
+// bf16 inference engines and HF's bf16 models do. set_gemm_split() overrides it (tests).
+std::atomic<int> g_gemm_split{-1};  // -1: not decided yet
 bool gemm_split_x() {
-    static const bool split = [] {
+    int v = g_gemm_split.load();
+    if (v < 0) {
         const char* e = std::getenv("T2L_GEMM");
-        return !(e && std::string(e) == "fast");
-    }();
-    return split;
+        v = e && std::string(e) == "split" ? 1 : 0;
+        g_gemm_split.store(v);
+    }
+    return v == 1;
 }
 
 // Four at a time when x is 16-byte aligned and n4 = n / 4 (the tail goes through the kernel above).
@@ -350,6 +355,11 @@ cublasHandle_t cublas() {
 }
 
 }  // namespace
+
+cublasHandle_t cublas_handle() { return cublas(); }
+
+void set_gemm_split(bool split) { g_gemm_split.store(split ? 1 : 0); }
+bool gemm_split() { return gemm_split_x(); }
 
 GemvConfig gemv_default_config(int64_t n, int64_t out, DType wt) {
     GemvConfig c;

@@ -148,7 +148,7 @@ inline unsigned grid_for(int64_t n, int threads, int64_t max_blocks = 65535LL * 
 
 // Device scratch, one buffer per slot, grown on demand and kept for the process (freed at exit
 // by the driver). Slots: which op owns the buffer, so two live scratch buffers never collide.
-enum WorkspaceSlot : int { kWsLinearX = 0, kWsLinearBias, kWsEmbeddingIds, kWsAttnPartial, kWsBench, kWsSlots };
+enum WorkspaceSlot : int { kWsLinearX = 0, kWsLinearBias, kWsEmbeddingIds, kWsAttnPartial, kWsAttnGemm, kWsBench, kWsSlots };
 void* workspace(WorkspaceSlot slot, size_t bytes);
 
 // Multiprocessors of the current device (read once).

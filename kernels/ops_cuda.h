@@ -45,9 +45,11 @@ void embedding(float* y, const void* table, DType tt, const int32_t* ids_host, i
 // Rotate-half RoPE in place on x (n, n_heads·head_dim) with cos/sin (n, head_dim/2).
 void rope(float* x, int64_t n, int n_heads, int head_dim, const float* cos, const float* sin);
 
-// Which attention kernel runs: Auto picks decode (split-K over the keys) for n <= 4 and the
-// tiled prefill kernel otherwise; the others force one (tests run every path on one input).
-enum class AttentionPath { Auto, Prefill, Decode, Generic };
+// Which attention kernel runs: Auto picks decode (split-K over the keys) for n <= 4, the
+// tensor-core path (Gemm: cuBLAS bf16 QKᵀ and PV with an f32 softmax between, q, k, v and the
+// probabilities rounded to bf16) for prompts of 64+ tokens when GEMMs round x once, and the
+// tiled f32 prefill kernel otherwise; the others force one (tests run every path on one input).
+enum class AttentionPath { Auto, Prefill, Decode, Generic, Gemm };
 // out (n, h·d) = softmax(q kᵀ · scale [capped, masked]) v; q (n, h·d) f32, k and v (t, hk·d) in
 // kv_dtype (f32, or bf16 to halve the cache's bytes).
 void attention(float* out, const float* q, const void* k, const void* v, DType kv_dtype, int64_t n, int64_t t,
@@ -92,6 +94,12 @@ void graph_launch(const std::shared_ptr<void>& exec);
 void graph_abort();
 // A small host -> device copy queued in order with the kernels (no wait for them).
 void copy_to_device_async(void* dst, const void* src_host, size_t nbytes);
+
+// Prompt GEMMs with bf16/f16 weights: round x once (default, as bf16 engines do) or split it into
+// two rounded halves for f32-level accuracy (T2L_GEMM=split). Also picks the prompt attention:
+// rounded once, long prompts take the tensor-core attention (attention.cu, "gemm" path).
+void set_gemm_split(bool split);
+bool gemm_split();
 
 // ---- for the benchmark (tools/bench_kernels.cu) --------------------------------------------
 

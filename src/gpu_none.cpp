@@ -81,6 +81,8 @@ std::shared_ptr<void> graph_end() { no_cuda("CUDA graph"); }
 void graph_launch(const std::shared_ptr<void>&) { no_cuda("CUDA graph"); }
 void graph_abort() {}
 void copy_to_device_async(void*, const void*, size_t) { no_cuda("copy"); }
+void set_gemm_split(bool) {}
+bool gemm_split() { return false; }
 void synchronize() { no_cuda("synchronize"); }
 }  // namespace cuda
 

@@ -321,13 +321,13 @@ void Decoder::set_adapter(const LoraAdapter* adapter, bool merged, double scale_
         }
 }
 
-KVCache Decoder::new_cache(int64_t capacity) const {
+KVCache Decoder::new_cache(int64_t capacity, bool narrow_kv) const {
     KVCache c;
     c.capacity = capacity;
     const int64_t kd = (int64_t)cfg_.n_kv_heads * cfg_.head_dim;
     // bf16 weights on CUDA get a bf16 cache, as HF keeps it in the model's dtype: half the bytes
     // a decode step reads from it. The CPU's attention reads f32.
-    const DType kv = device() == Device::CUDA && layers_[0].k.dtype == DType::BF16 ? DType::BF16 : DType::F32;
+    const DType kv = narrow_kv && device() == Device::CUDA && layers_[0].k.dtype == DType::BF16 ? DType::BF16 : DType::F32;
     for (int i = 0; i < cfg_.n_layers; i++) {
         c.k.push_back(Tensor::zeros({capacity, kd}, kv, device()));
         c.v.push_back(Tensor::zeros({capacity, kd}, kv, device()));

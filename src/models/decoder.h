@@ -77,7 +77,9 @@ public:
     // of the touched weights). Switching adapters never reloads the base weights.
     void set_adapter(const LoraAdapter* adapter, bool merged, double scale_override = 0);
 
-    KVCache new_cache(int64_t capacity) const;
+    // narrow_kv: on CUDA a bf16 model gets a bf16 cache (half the bytes a step reads, as HF keeps
+    // the cache in the model's dtype); false keeps f32 (the CPU's attention always reads f32).
+    KVCache new_cache(int64_t capacity, bool narrow_kv = true) const;
     // Runs tokens through the model after what the cache already holds; returns the logits of
     // the last token (vocab) or, when all_logits, of every token (n, vocab), as a CPU tensor.
     // One token goes through step() (below) unless hidden states are asked for.

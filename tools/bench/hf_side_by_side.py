@@ -67,6 +67,30 @@ def decode_rate(model, ids, gen):
     return gen / (tn - t1)
 
 
+def t2l_reference(args):
+    """The reference hypernetwork path: encoder + gen_lora, fp32 as released, median warm."""
+    import json
+    from fx_encoder import load_encoder, embed_description
+    from fx_t2l import load_checkpoint
+    from gte_new_model import task_embedding
+    base_cfg = json.load(open(os.path.join(args.base, "config.json")))
+    enc, tok = load_encoder(args.encoder, device="cuda")
+    enc_hidden = json.load(open(os.path.join(args.encoder, "config.json")))["hidden_size"]
+    hm, _, _ = load_checkpoint(args.t2l, base_cfg, enc_hidden, device="cuda")
+    from hyper_modulator import peft_module_names
+    names = peft_module_names(hm.target_modules, hm.max_num_layers)
+    layers = torch.arange(hm.max_num_layers, device="cuda")
+    desc = "Answer multiple-choice questions about physics, chemistry and biology."
+    with torch.no_grad():
+        t_enc = timed(lambda: embed_description(enc, tok, desc, device="cuda"), runs=10, warm=2)
+        emb = embed_description(enc, tok, desc, device="cuda")["task_emb"].cuda()[None]
+        enc_emb = hm.task_encoder(emb)
+        t_hyp = timed(lambda: hm.gen_lora(layers, hm.task_encoder(emb), names), runs=10, warm=2)
+    print(f"T2L reference (PyTorch, fp32): encoder {t_enc * 1e3:.1f} ms + gen_lora {t_hyp * 1e3:.1f} ms "
+          f"= {(t_enc + t_hyp) * 1e3:.1f} ms per adapter ({hm.max_num_layers} layers x {len(hm.target_modules)} modules)")
+    del enc_emb
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--base", required=True)
@@ -81,6 +105,9 @@ def main():
     from transformers import AutoModelForCausalLM
 
     probe()
+    if args.t2l and args.encoder:
+        t2l_reference(args)
+        torch.cuda.empty_cache()
     model = AutoModelForCausalLM.from_pretrained(args.base, dtype=torch.bfloat16, attn_implementation="sdpa")
     model = model.cuda().eval()
     weight_bytes = sum(p.numel() * p.element_size() for n, p in model.named_parameters() if "embed_tokens" not in n)
@@ -132,28 +159,6 @@ def main():
                   f"({100 * r / roof:.1f}% of roofline)")
     del model
     torch.cuda.empty_cache()
-
-    if args.t2l and args.encoder:
-        import json
-        from fx_encoder import load_encoder, embed_description
-        from fx_t2l import load_checkpoint
-        from gte_new_model import task_embedding
-        base_cfg = json.load(open(os.path.join(args.base, "config.json")))
-        enc, tok = load_encoder(args.encoder, device="cuda")
-        enc_hidden = json.load(open(os.path.join(args.encoder, "config.json")))["hidden_size"]
-        hm, _, _ = load_checkpoint(args.t2l, base_cfg, enc_hidden, device="cuda")
-        from hyper_modulator import peft_module_names
-        names = peft_module_names(hm.target_modules, hm.max_num_layers)
-        layers = torch.arange(hm.max_num_layers, device="cuda")
-        desc = "Answer multiple-choice questions about physics, chemistry and biology."
-        with torch.no_grad():
-            t_enc = timed(lambda: embed_description(enc, tok, desc, device="cuda"), runs=10, warm=2)
-            emb = embed_description(enc, tok, desc, device="cuda")["task_emb"].cuda()[None]
-            enc_emb = hm.task_encoder(emb)
-            t_hyp = timed(lambda: hm.gen_lora(layers, hm.task_encoder(emb), names), runs=10, warm=2)
-        print(f"T2L reference (PyTorch, fp32): encoder {t_enc * 1e3:.1f} ms + gen_lora {t_hyp * 1e3:.1f} ms "
-              f"= {(t_enc + t_hyp) * 1e3:.1f} ms per adapter ({hm.max_num_layers} layers x {len(hm.target_modules)} modules)")
-        del enc_emb
 
 
 if __name__ == "__main__":
