@@ -62,22 +62,37 @@ __global__ void act_mul_kernel(float* y, const float* gu, int64_t n, int64_t int
     }
 }
 
-// One block per head of q, k or v (n_heads + 2 n_kv_heads blocks). d/2 rotation pairs per head.
+// One block per head of q, k or v (n_heads + 2 n_kv_heads blocks). The head's d values (plus the
+// LoRA's B t when given) are staged in shared memory, then normed, rotated and stored.
+constexpr int kMaxHeadDim = 512;
 template <typename KV>
 __global__ void __launch_bounds__(128) qkv_rope_cache_kernel(float* q_out, KV* k_cache, KV* v_cache, const float* qkv,
                                                              const float* cos, const float* sin, const int32_t* pos_p,
                                                              const void* q_norm, const void* k_norm, DType nt,
                                                              int n_heads, int n_kv_heads, int d, float eps,
-                                                             bool plus_one) {
+                                                             bool plus_one, const float* lora_B, const float* lora_t,
+                                                             int64_t r) {
     __shared__ double red[32];
+    __shared__ float vals[kMaxHeadDim];
     const int head = blockIdx.x, half = d / 2;
     const int64_t pos = *pos_p;
     const int64_t kw = (int64_t)n_kv_heads * d;
     const bool is_q = head < n_heads, is_v = head >= n_heads + n_kv_heads;
-    const float* src = qkv + (int64_t)head * d;  // q heads, then k heads, then v heads
+    const int64_t base = (int64_t)head * d;  // q heads, then k heads, then v heads
+    for (int j = threadIdx.x; j < d; j += blockDim.x) {
+        float v = qkv[base + j];
+        if (lora_B) {  // the unmerged LoRA's expand step, in the CPU's order
+            const float* b = lora_B + (base + j) * r;
+            float acc = 0.0f;
+            for (int64_t k = 0; k < r; k++) acc = fmaf(b[k], lora_t[k], acc);
+            v += acc;
+        }
+        vals[j] = v;
+    }
+    __syncthreads();
     if (is_v) {
         KV* dst = v_cache + pos * kw + (int64_t)(head - n_heads - n_kv_heads) * d;
-        for (int j = threadIdx.x; j < d; j += blockDim.x) dst[j] = KV(src[j]);
+        for (int j = threadIdx.x; j < d; j += blockDim.x) dst[j] = KV(vals[j]);
         return;
     }
     // Gemma 3: RMSNorm over the head, (1 + w), before the rotation.
@@ -85,13 +100,13 @@ __global__ void __launch_bounds__(128) qkv_rope_cache_kernel(float* q_out, KV* k
     float inv = 1.0f;
     if (nw) {
         double s = 0.0;
-        for (int j = threadIdx.x; j < d; j += blockDim.x) s += (double)src[j] * src[j];
+        for (int j = threadIdx.x; j < d; j += blockDim.x) s += (double)vals[j] * vals[j];
         inv = (float)(1.0 / sqrt(block_sum(s, red) / (double)d + (double)eps));
     }
     const float* c = cos + pos * half;
     const float* sn = sin + pos * half;
     for (int j = threadIdx.x; j < half; j += blockDim.x) {
-        float a = src[j], b = src[j + half];
+        float a = vals[j], b = vals[j + half];
         if (nw) {
             const float wa = load_any(nw, nt, j), wb = load_any(nw, nt, j + half);
             a = (a * inv) * (plus_one ? 1.0f + wa : wa);
@@ -99,8 +114,8 @@ __global__ void __launch_bounds__(128) qkv_rope_cache_kernel(float* q_out, KV* k
         }
         const float ra = a * c[j] - b * sn[j], rb = b * c[j] + a * sn[j];
         if (is_q) {
-            q_out[(int64_t)head * d + j] = ra;
-            q_out[(int64_t)head * d + j + half] = rb;
+            q_out[base + j] = ra;
+            q_out[base + j + half] = rb;
         } else {
             KV* dst = k_cache + pos * kw + (int64_t)(head - n_heads) * d;
             dst[j] = KV(ra);
@@ -211,20 +226,22 @@ void act_mul(float* y, const float* gu, int64_t n, int64_t inter, bool gelu_tanh
 
 void qkv_rope_cache(float* q, void* k_cache, void* v_cache, DType kv_dtype, const float* qkv, const float* cos,
                     const float* sin, const int32_t* pos, const void* q_norm, const void* k_norm, DType norm_dtype,
-                    int n_heads, int n_kv_heads, int head_dim, float eps, bool plus_one) {
-    if (n_heads <= 0 || n_kv_heads <= 0 || head_dim <= 0 || head_dim % 2)
-        fail("qkv_rope_cache (cuda): bad head sizes");
+                    int n_heads, int n_kv_heads, int head_dim, float eps, bool plus_one, const float* lora_B,
+                    const float* lora_t, int64_t r) {
+    if (n_heads <= 0 || n_kv_heads <= 0 || head_dim <= 0 || head_dim % 2 || head_dim > kMaxHeadDim)
+        fail("qkv_rope_cache (cuda): bad head sizes (head_dim ", head_dim, ", at most ", kMaxHeadDim, ")");
+    if (!lora_B != !lora_t || (lora_B && r <= 0)) fail("qkv_rope_cache (cuda): bad LoRA arguments");
     if (!q || !k_cache || !v_cache || !qkv || !cos || !sin || !pos) fail("qkv_rope_cache (cuda): null device pointer");
     const unsigned blocks = (unsigned)(n_heads + 2 * n_kv_heads);
     if (kv_dtype == DType::BF16)
         qkv_rope_cache_kernel<__nv_bfloat16><<<blocks, 128>>>(q, static_cast<__nv_bfloat16*>(k_cache),
                                                               static_cast<__nv_bfloat16*>(v_cache), qkv, cos, sin, pos,
                                                               q_norm, k_norm, norm_dtype, n_heads, n_kv_heads, head_dim,
-                                                              eps, plus_one);
+                                                              eps, plus_one, lora_B, lora_t, r);
     else if (kv_dtype == DType::F32)
         qkv_rope_cache_kernel<float><<<blocks, 128>>>(q, static_cast<float*>(k_cache), static_cast<float*>(v_cache), qkv,
                                                       cos, sin, pos, q_norm, k_norm, norm_dtype, n_heads, n_kv_heads,
-                                                      head_dim, eps, plus_one);
+                                                      head_dim, eps, plus_one, lora_B, lora_t, r);
     else
         fail("qkv_rope_cache (cuda): the cache must be f32 or bf16, got ", dtype_name(kv_dtype));
     check_launch("qkv_rope_cache (cuda)");

@@ -72,9 +72,11 @@ void add_rms_norm(float* x, const float* delta, float* h, const void* w, DType w
 void act_mul(float* y, const float* gu, int64_t n, int64_t inter, bool gelu_tanh);
 // One token's q|k|v row (h·d + 2·hk·d): q (h·d) = rope(norm(q)); cache rows *pos get rope(norm(k))
 // and v. cos/sin (capacity, d/2); q_norm/k_norm (d) may be null (no per-head norm).
+// lora_B (h·d + 2·hk·d, r) and lora_t (r) may be null; else qkv += lora_B · lora_t first.
 void qkv_rope_cache(float* q, void* k_cache, void* v_cache, DType kv_dtype, const float* qkv, const float* cos,
                     const float* sin, const int32_t* pos, const void* q_norm, const void* k_norm, DType norm_dtype,
-                    int n_heads, int n_kv_heads, int head_dim, float eps, bool plus_one);
+                    int n_heads, int n_kv_heads, int head_dim, float eps, bool plus_one, const float* lora_B = nullptr,
+                    const float* lora_t = nullptr, int64_t r = 0);
 // y (n, dim) = table[ids] · mult with ids in DEVICE memory.
 void embedding_at(float* y, const void* table, DType tt, const int32_t* ids, int64_t n, int64_t dim, float mult);
 // dst (n) in bf16 or f16 = src (n) f32 rounded to nearest even.

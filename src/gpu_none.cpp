@@ -66,7 +66,7 @@ void attention_at(float*, const float*, const void*, const void*, DType, const i
 void add_rms_norm(float*, const float*, float*, const void*, DType, int64_t, int64_t, float, bool) { no_cuda("add_rms_norm"); }
 void act_mul(float*, const float*, int64_t, int64_t, bool) { no_cuda("act_mul"); }
 void qkv_rope_cache(float*, void*, void*, DType, const float*, const float*, const float*, const int32_t*, const void*,
-                    const void*, DType, int, int, int, float, bool) {
+                    const void*, DType, int, int, int, float, bool, const float*, const float*, int64_t) {
     no_cuda("qkv_rope_cache");
 }
 void embedding_at(float*, const void*, DType, const int32_t*, int64_t, int64_t, float) { no_cuda("embedding"); }

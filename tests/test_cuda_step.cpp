@@ -160,16 +160,21 @@ TEST_CASE("qkv_rope_cache and attention_at on CUDA match the CPU (GQA, q/k norms
             const Tensor k0 = rnd({c.capacity, kd}, rng, -1, 1, kv), v0 = rnd({c.capacity, kd}, rng, -2, 2, kv);
             const Tensor pos_c = int_tensor({(int32_t)c.pos}, Device::CPU);
             // CPU: f32 caches (the widened values).
+            // Every other case adds an unmerged LoRA's expand step (r 16) inside the op.
+            const bool lora = (c.pos + (kv == DType::BF16)) % 2 == 1;
+            const Tensor lb = rnd({qd + 2 * kd, 16}, rng, -0.1f, 0.1f), lt = rnd({16}, rng);
+            const Tensor lbg = lb.to(Device::CUDA), ltg = lt.to(Device::CUDA);
             Tensor kc = k0.to_dtype(DType::F32), vc = v0.to_dtype(DType::F32), qc = Tensor::empty({1, qd});
             qkv_rope_cache(qc, kc, vc, qkv, cos, sin, pos_c, c.norms ? &qn : nullptr, c.norms ? &kn : nullptr, c.h, c.hk,
-                           c.d, 1e-6f, true);
+                           c.d, 1e-6f, true, lora ? &lb : nullptr, lora ? &lt : nullptr);
             Tensor kg = k0.to(Device::CUDA), vg = v0.to(Device::CUDA), qg = nan_gpu({1, qd});
             const Tensor qnd = qn.to(Device::CUDA), knd = kn.to(Device::CUDA), pos_g = pos_c.to(Device::CUDA);
             qkv_rope_cache(qg, kg, vg, qkv.to(Device::CUDA), cos.to(Device::CUDA), sin.to(Device::CUDA), pos_g,
-                           c.norms ? &qnd : nullptr, c.norms ? &knd : nullptr, c.h, c.hk, c.d, 1e-6f, true);
+                           c.norms ? &qnd : nullptr, c.norms ? &knd : nullptr, c.h, c.hk, c.d, 1e-6f, true,
+                           lora ? &lbg : nullptr, lora ? &ltg : nullptr);
             double m = 0;
             double w = worst(qg, qc, 1e-6, 1e-6, &m);
-            report(cat("qkv_rope_cache ", c.what, " kv=", dtype_name(kv), " (q)"), m, w);
+            report(cat("qkv_rope_cache ", c.what, " kv=", dtype_name(kv), lora ? " +LoRA" : "", " (q)"), m, w);
             CHECK(w <= 1);
             // The new cache row: the CPU's f32 value rounded to the cache's dtype.
             const Tensor krow = kc.rows(c.pos, c.pos + 1), vrow = vc.rows(c.pos, c.pos + 1);

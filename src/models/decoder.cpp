@@ -391,7 +391,7 @@ float Decoder::embed_multiplier() const {
     return normalizer;
 }
 
-void Decoder::step_project(StepState& st, Tensor& y, const Tensor& x, int l, Group g) const {
+void Decoder::step_project(StepState& st, Tensor& y, const Tensor& x, int l, Group g, bool expand) const {
     const Layer& L = layers_[(size_t)l];
     const Tensor& merged = merged_group_[(size_t)l][(size_t)g];
     const Tensor* whole = merged.data ? &merged
@@ -427,7 +427,7 @@ void Decoder::step_project(StepState& st, Tensor& y, const Tensor& x, int l, Gro
     if (lr.A.data) {
         Tensor t = st.lora_t.reshape({st.lora_t.numel()}).rows(0, lr.A.dim(0)).reshape({1, lr.A.dim(0)});
         linear(t, x, lr.A);
-        linear_add(y, t, lr.B);
+        if (expand) linear_add(y, t, lr.B);  // else the caller fuses y += B t into its next op
     }
 }
 
@@ -439,13 +439,17 @@ void Decoder::run_step(StepState& st, KVCache& cache) const {
         const Layer& L = layers_[(size_t)l];
         // The previous layer's MLP output joins the residual in the same pass as this norm.
         add_rms_norm(st.x, l == 0 ? nullptr : &st.dn, st.h, L.in_norm, cfg_.rms_eps, cfg_.norm_plus_one);
-        step_project(st, st.qkv, st.h, l, kQKV);
+        // q|k|v: an unmerged LoRA's B t is added inside qkv_rope_cache, one launch fewer.
+        step_project(st, st.qkv, st.h, l, kQKV, false);
+        const StepLora& qkv_lora = step_lora_[(size_t)l][kQKV];
+        const Tensor lora_t = qkv_lora.A.data ? st.lora_t.reshape({st.lora_t.numel()}).rows(0, qkv_lora.A.dim(0)) : Tensor();
         const bool sliding = cfg_.layer_sliding[(size_t)l];
         const Tensor& cos = sliding && local_rope ? cache.cos_local : cache.cos;
         const Tensor& sin = sliding && local_rope ? cache.sin_local : cache.sin;
         qkv_rope_cache(st.q, cache.k[(size_t)l], cache.v[(size_t)l], st.qkv, cos, sin, pos,
                        cfg_.qk_norm ? &L.q_norm : nullptr, cfg_.qk_norm ? &L.k_norm : nullptr, cfg_.n_heads,
-                       cfg_.n_kv_heads, cfg_.head_dim, cfg_.rms_eps, cfg_.norm_plus_one);
+                       cfg_.n_kv_heads, cfg_.head_dim, cfg_.rms_eps, cfg_.norm_plus_one,
+                       qkv_lora.A.data ? &qkv_lora.B : nullptr, qkv_lora.A.data ? &lora_t : nullptr);
         AttentionParams ap;
         ap.n_heads = cfg_.n_heads;
         ap.n_kv_heads = cfg_.n_kv_heads;

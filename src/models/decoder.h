@@ -110,7 +110,7 @@ private:
     struct StepLora {  // unmerged LoRA on one group: y += B_cat (A_cat x), the scale folded into B_cat
         Tensor A, B;   // (r_total, in) and (group out, r_total): every module's A stacked, B block-diagonal
     };
-    void step_project(StepState& st, Tensor& y, const Tensor& x, int layer, Group g) const;
+    void step_project(StepState& st, Tensor& y, const Tensor& x, int layer, Group g, bool expand = true) const;
     void run_step(StepState& st, KVCache& cache) const;
     void step_once(int32_t token, KVCache& cache) const;
     float embed_multiplier() const;  // Gemma: sqrt(hidden) in the weights' dtype; else 1

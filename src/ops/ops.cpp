@@ -244,7 +244,7 @@ void act_mul(Tensor& y, const Tensor& gu, Activation act) {
 
 void qkv_rope_cache(Tensor& q, Tensor& k_cache, Tensor& v_cache, const Tensor& qkv, const Tensor& cos,
                     const Tensor& sin, const Tensor& pos, const Tensor* q_norm, const Tensor* k_norm, int n_heads,
-                    int n_kv_heads, int head_dim, float eps, bool plus_one) {
+                    int n_kv_heads, int head_dim, float eps, bool plus_one, const Tensor* lora_B, const Tensor* lora_t) {
     const Device dev = device_of("qkv_rope_cache", {&q, &k_cache, &v_cache, &qkv, &cos, &sin, &pos});
     need_f32(q, "qkv_rope_cache");
     need_f32(qkv, "qkv_rope_cache");
@@ -262,18 +262,28 @@ void qkv_rope_cache(Tensor& q, Tensor& k_cache, Tensor& v_cache, const Tensor& q
         if (nw) need(nw->numel() == head_dim && nw->device == dev && dtype_is_float(nw->dtype), "qkv_rope_cache", "bad q/k norm weight");
     need(!q_norm == !k_norm, "qkv_rope_cache", "q and k norms come together");
     const DType nt = q_norm ? q_norm->dtype : DType::F32;
+    need(!lora_B == !lora_t, "qkv_rope_cache", "the LoRA's B and t come together");
+    const int64_t r = lora_B ? lora_B->dim(-1) : 0;
+    if (lora_B) {
+        need(lora_B->device == dev && lora_t->device == dev && lora_B->dtype == DType::F32 && lora_t->dtype == DType::F32,
+             "qkv_rope_cache", "the LoRA's B and t must be f32 on the same device");
+        need(lora_B->rank() == 2 && lora_B->dim(0) == qd + 2 * kd && lora_t->numel() == r, "qkv_rope_cache",
+             cat("LoRA B ", lora_B->describe(), " / t ", lora_t->describe(), " do not match the q|k|v row"));
+    }
+    const float* lb = lora_B ? dptr(*lora_B) : nullptr;
+    const float* lt = lora_t ? dptr(*lora_t) : nullptr;
     if (dev == Device::CUDA) {
         need(pos.dtype == DType::I32, "qkv_rope_cache", "pos must be int32");
         cuda::qkv_rope_cache(dptr(q), k_cache.data, v_cache.data, k_cache.dtype, dptr(qkv), dptr(cos), dptr(sin),
                              pos.ptr<int32_t>(), q_norm ? q_norm->data : nullptr, k_norm ? k_norm->data : nullptr, nt,
-                             n_heads, n_kv_heads, head_dim, eps, plus_one);
+                             n_heads, n_kv_heads, head_dim, eps, plus_one, lb, lt, r);
     } else {
         const int64_t p = read_index(pos, "qkv_rope_cache");
         need(p >= 0 && p < capacity, "qkv_rope_cache", cat("position ", p, " is outside the cache (", capacity, ")"));
         need_f32(k_cache, "qkv_rope_cache");
         cpu::qkv_rope_cache(q.f32(), k_cache.f32(), v_cache.f32(), qkv.f32(), cos.f32(), sin.f32(), p,
                             q_norm ? q_norm->data : nullptr, k_norm ? k_norm->data : nullptr, nt, n_heads, n_kv_heads,
-                            head_dim, eps, plus_one);
+                            head_dim, eps, plus_one, lb, lt, r);
     }
 }
 

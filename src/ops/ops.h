@@ -71,9 +71,12 @@ void act_mul(Tensor& y, const Tensor& gu, Activation act);
 // One token's fused projection row qkv (1, h·d + 2·hk·d) -> q (1, h·d) and the caches' row *pos:
 // q and k get the per-head RMSNorm (when q_norm/k_norm are given, Gemma 3) and RoPE with row
 // *pos of cos/sin (capacity, d/2); v is copied. Caches (capacity, hk·d), f32 or bf16.
+// lora_B (h·d + 2·hk·d, r) and lora_t (r), when given, add an unmerged LoRA's expand step first:
+// qkv += lora_B · lora_t (one launch fewer per layer than a separate linear_add).
 void qkv_rope_cache(Tensor& q, Tensor& k_cache, Tensor& v_cache, const Tensor& qkv, const Tensor& cos,
                     const Tensor& sin, const Tensor& pos, const Tensor* q_norm, const Tensor* k_norm, int n_heads,
-                    int n_kv_heads, int head_dim, float eps, bool plus_one);
+                    int n_kv_heads, int head_dim, float eps, bool plus_one, const Tensor* lora_B = nullptr,
+                    const Tensor* lora_t = nullptr);
 
 // One query q (1, h·d) at position *pos over the cache rows 0..*pos (p.causal and p.q_pos0 are
 // implied); the caches' row count bounds the position. scratch: f32, attention_at_scratch()

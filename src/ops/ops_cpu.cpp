@@ -266,12 +266,19 @@ void act_mul(float* y, const float* gu, int64_t n, int64_t inter, bool gelu) {
 
 void qkv_rope_cache(float* q, float* k_cache, float* v_cache, const float* qkv, const float* cos, const float* sin,
                     int64_t pos, const void* q_norm, const void* k_norm, DType nt, int n_heads, int n_kv_heads,
-                    int d, float eps, bool plus_one) {
+                    int d, float eps, bool plus_one, const float* lora_B, const float* lora_t, int64_t r) {
     const int64_t qd = (int64_t)n_heads * d, kd = (int64_t)n_kv_heads * d;
+    std::vector<float> row(qkv, qkv + qd + 2 * kd);
+    if (lora_B)  // the LoRA's expand step: row += B t, each element's r products in order
+        for (int64_t o = 0; o < qd + 2 * kd; o++) {
+            float acc = 0.0f;
+            for (int64_t k = 0; k < r; k++) acc = std::fma(lora_B[o * r + k], lora_t[k], acc);
+            row[(size_t)o] += acc;
+        }
     float* k = k_cache + pos * kd;
-    std::memcpy(q, qkv, (size_t)qd * 4);
-    std::memcpy(k, qkv + qd, (size_t)kd * 4);
-    std::memcpy(v_cache + pos * kd, qkv + qd + kd, (size_t)kd * 4);
+    std::memcpy(q, row.data(), (size_t)qd * 4);
+    std::memcpy(k, row.data() + qd, (size_t)kd * 4);
+    std::memcpy(v_cache + pos * kd, row.data() + qd + kd, (size_t)kd * 4);
     if (q_norm) rms_norm(q, q, q_norm, nt, n_heads, d, eps, plus_one);  // per head: rows of d
     if (k_norm) rms_norm(k, k, k_norm, nt, n_kv_heads, d, eps, plus_one);
     rope(q, 1, n_heads, d, cos + pos * (d / 2), sin + pos * (d / 2));

@@ -32,7 +32,7 @@ void add_rms_norm(float* x, const float* delta, float* h, const void* w, DType w
 void act_mul(float* y, const float* gu, int64_t n, int64_t inter, bool gelu_tanh);
 void qkv_rope_cache(float* q, float* k_cache, float* v_cache, const float* qkv, const float* cos, const float* sin,
                     int64_t pos, const void* q_norm, const void* k_norm, DType norm_dtype, int n_heads, int n_kv_heads,
-                    int head_dim, float eps, bool plus_one);
+                    int head_dim, float eps, bool plus_one, const float* lora_B, const float* lora_t, int64_t r);
 void argmax(int32_t* ids, const float* x, int64_t n, int64_t dim);
 void lora_from_heads(float* A, float* B, const float* head, const float* offset_a, const float* offset_b, int64_t rows,
                      int64_t layers, int64_t r, int64_t in, int64_t out, float div);
