@@ -120,6 +120,108 @@ TEST_CASE("GGUF adapters carry llama.cpp's metadata, alpha = scale * r, and perm
     CHECK(std::memcmp(gg.find_tensor("blk.1.attn_q.weight.lora_b")->data, m->B.data, m->B.nbytes()) == 0);
 }
 
+namespace {
+// A and B of every module bit-identical, in the same order.
+void check_same_weights(const LoraAdapter& got, const LoraAdapter& want) {
+    REQUIRE(got.modules.size() == want.modules.size());
+    for (size_t i = 0; i < want.modules.size(); i++) {
+        const LoraModule &g = got.modules[i], &w = want.modules[i];
+        CHECK(g.layer == w.layer);
+        CHECK(g.module == w.module);
+        REQUIRE(g.A.shape == w.A.shape);
+        REQUIRE(g.B.shape == w.B.shape);
+        CHECK(std::memcmp(g.A.data, w.A.data, w.A.nbytes()) == 0);
+        CHECK(std::memcmp(g.B.data, w.B.data, w.B.nbytes()) == 0);
+    }
+}
+}  // namespace
+
+TEST_CASE("GGUF adapters read back: PEFT -> GGUF -> PEFT returns the same adapter", "[lora][gguf]") {
+    ScratchDir dir;
+    LoraAdapter a = make_adapter(3, 16, 16, 8);
+    LoraModule k;  // k_proj: 1 kv head of dim 8, un-permuted with head_count_kv
+    k.layer = 1;
+    k.module = "k_proj";
+    k.A = a.modules[0].A;
+    k.B = Tensor::empty({8, 4});
+    for (int64_t i = 0; i < k.B.numel(); i++) k.B.f32()[i] = (float)i * 0.25f - 3.0f;
+    a.modules.insert(a.modules.begin() + 3, k);  // q (3 layers), k, v: the order reading restores
+    write_peft_adapter(dir.file("peft"), a, json::Value::new_object());
+    const LoraAdapter peft = load_adapter(dir.file("peft"));
+    for (const GgufBaseInfo& base : {GgufBaseInfo{"llama", 2, 1, true}, GgufBaseInfo{"gemma3", 2, 1, false}}) {
+        write_gguf_adapter(dir.file("a.gguf"), peft, base);
+        GgufBaseInfo seen;
+        const LoraAdapter back = read_gguf_adapter(dir.file("a.gguf"), nullptr, &seen);
+        check_same_weights(back, peft);
+        CHECK(seen.arch == base.arch);
+        CHECK(seen.n_head == 2);
+        CHECK(seen.n_head_kv == 1);
+        CHECK(back.r == 4);
+        CHECK(back.alpha == 16);
+        CHECK(back.use_rslora);
+        CHECK(json::dump(back.config) == json::dump(peft.config));
+        // ... and back to a PEFT folder whose bytes equal the original's.
+        write_peft_adapter(dir.file("back"), back, json::Value::new_object());
+        CHECK(t2l_test::read_bytes(dir.file("back/adapter_model.safetensors")) == t2l_test::read_bytes(dir.file("peft/adapter_model.safetensors")));
+        CHECK(t2l_test::read_bytes(dir.file("back/adapter_config.json")) == t2l_test::read_bytes(dir.file("peft/adapter_config.json")));
+    }
+    // The same through the command line: GGUF in, PEFT and GGUF out (base taken from the file).
+    write_gguf_adapter(dir.file("a.gguf"), peft, GgufBaseInfo{"llama", 2, 1, true});
+    check_same_weights(load_adapter(dir.file("a.gguf")), peft);  // what run / logits --lora read
+    std::string out;
+    REQUIRE(t2l_test::run_binary("t2l", "convert-adapter " + dir.file("a.gguf") + " --format peft -o " + dir.file("cli") + " -q", &out) == 0);
+    check_same_weights(load_adapter(dir.file("cli")), peft);
+    REQUIRE(t2l_test::run_binary("t2l", "convert-adapter " + dir.file("a.gguf") + " --format gguf -o " + dir.file("again.gguf") + " -q", &out) == 0);
+    GgufFile g1(dir.file("a.gguf")), g2(dir.file("again.gguf"));
+    const GgufTensorInfo *q1 = g1.find_tensor("blk.2.attn_q.weight.lora_b"), *q2 = g2.find_tensor("blk.2.attn_q.weight.lora_b");
+    REQUIRE(q1);
+    REQUIRE(q2);
+    CHECK(std::memcmp(q1->data, q2->data, q1->nbytes) == 0);  // permuted again the same way
+}
+
+TEST_CASE("GGUF adapters from llama.cpp's converter: scale from alpha / r, head counts from --base", "[lora][gguf]") {
+    ScratchDir dir;
+    const LoraAdapter a = make_adapter(2, 16, 16, 8);  // rank 4, rsLoRA, alpha 16
+    // What convert_lora_to_gguf.py writes: alpha as in the PEFT config, B permuted, no t2l keys.
+    std::vector<Tensor> keep;
+    std::vector<GgufTensorOut> tensors;
+    for (const auto& m : a.modules) {
+        Tensor B = Tensor::empty(m.B.shape);
+        const int64_t hd = 8, half = 4, r = 4;
+        for (int64_t row = 0; row < m.B.dim(0); row++) {
+            const int64_t h = row / hd, j = (row % hd) / 2, t = row % 2;  // new row 2j + t <- old row t * half + j
+            const int64_t src = m.module == "q_proj" ? h * hd + t * half + j : row;
+            std::memcpy(B.f32() + row * r, m.B.f32() + src * r, r * 4);
+        }
+        keep.push_back(B);
+        const std::string name = cat("blk.", m.layer, ".", gguf_projection_name(m.module), ".weight");
+        tensors.push_back({name + ".lora_a", m.A.shape, DType::F32, m.A.data});
+        tensors.push_back({name + ".lora_b", B.shape, DType::F32, keep.back().data});
+    }
+    std::vector<std::pair<std::string, GgufValue>> kv = {{"general.architecture", GgufValue::str("llama")},
+                                                         {"general.type", GgufValue::str("adapter")},
+                                                         {"adapter.type", GgufValue::str("lora")},
+                                                         {"adapter.lora.alpha", GgufValue::f32(16)}};
+    write_gguf(dir.file("foreign.gguf"), kv, tensors);
+    CHECK_THROWS_WITH(read_gguf_adapter(dir.file("foreign.gguf")), Catch::Contains("pass --base BASE.t2l"));
+    const GgufBaseInfo base{"llama", 2, 2, true};
+    const LoraAdapter b = read_gguf_adapter(dir.file("foreign.gguf"), &base);
+    check_same_weights(b, a);
+    CHECK(b.r == 4);
+    CHECK(!b.use_rslora);
+    CHECK(std::fabs(b.scale() - 16.0 / 4) < 1e-12);  // what llama.cpp applies: alpha / r
+    CHECK(b.config.at("lora_alpha").as_double() == 16);
+    CHECK(b.config.at("target_modules").array.size() == 2);
+    // Not an adapter, or a tensor that is not a projection's LoRA: refused by name.
+    kv[1].second = GgufValue::str("model");
+    write_gguf(dir.file("model.gguf"), kv, tensors);
+    CHECK_THROWS_WITH(read_gguf_adapter(dir.file("model.gguf")), Catch::Contains("not a llama.cpp LoRA adapter"));
+    kv[1].second = GgufValue::str("adapter");
+    tensors[0].name = "token_embd.weight.lora_a";
+    write_gguf(dir.file("embd.gguf"), kv, tensors);
+    CHECK_THROWS_WITH(read_gguf_adapter(dir.file("embd.gguf"), &base), Catch::Contains("token_embd.weight.lora_a"));
+}
+
 TEST_CASE("damaged GGUF files are refused", "[gguf]") {
     ScratchDir dir;
     write_gguf_adapter(dir.file("a.gguf"), make_adapter(1, 8, 8, 8), GgufBaseInfo{"llama", 2, 2, true});
@@ -224,7 +326,7 @@ TEST_CASE("t2l convert-adapter moves adapters between PEFT, .t2l and GGUF lossle
     CHECK_THAT(out, Catch::Contains("pass --base BASE.t2l"));
     CHECK(!t2l_test::path_exists(dir.file("a.gguf")));
     CHECK(t2l_test::run_binary("t2l", "convert-adapter " + dir.file("a.gguf") + " --format peft -o " + dir.file("x"), &out) == 1);
-    CHECK_THAT(out, Catch::Contains("reading GGUF adapters is not supported"));
+    CHECK_THAT(out, Catch::Contains("a.gguf"));  // no such file: the error names it
     // --portable: same delta, rsLoRA off.
     REQUIRE(t2l_test::run_binary("t2l", "convert-adapter " + dir.file("peft") + " --portable --format peft -o " + dir.file("portable") + " -q", &out) == 0);
     LoraAdapter p = load_adapter(dir.file("portable"));

@@ -15,14 +15,17 @@ namespace {
 const CommandSpec kSpec = {
     "convert-adapter",
     "IN -o OUT --format peft|gguf|t2l [--base BASE.t2l] [--portable]",
-    "Convert a LoRA adapter. IN is a PEFT folder (adapter_model.safetensors + adapter_config.json)\n"
-    "or a .t2l adapter. gguf writes llama.cpp's LoRA format with alpha chosen so llama.cpp applies\n"
-    "the adapter's own scale (rsLoRA included) and q/k rows permuted for LLaMA-family bases; it\n"
-    "needs the base's architecture from --base, or knows it for the released T2L bases.",
+    "Convert a LoRA adapter. IN is a PEFT folder (adapter_model.safetensors + adapter_config.json),\n"
+    "a .t2l adapter or a llama.cpp GGUF adapter. gguf writes llama.cpp's LoRA format with alpha\n"
+    "chosen so llama.cpp applies the adapter's own scale (rsLoRA included) and q/k rows permuted\n"
+    "for LLaMA-family bases; it needs the base's architecture from --base, or knows it for the\n"
+    "released T2L bases. Reading a GGUF undoes the permutation and takes the scale from alpha / r\n"
+    "(a GGUF written by t2l also returns its PEFT config); a LLaMA-family GGUF from elsewhere\n"
+    "needs --base for its head counts.",
     {
         {"--out", "-o", FlagType::String, nullptr, "OUT", "output folder (peft) or file (gguf, t2l)"},
         {"--format", nullptr, FlagType::String, nullptr, "FORMAT", "peft, gguf or t2l"},
-        {"--base", nullptr, FlagType::String, nullptr, "BASE.t2l", "gguf: the base model (architecture, head counts)"},
+        {"--base", nullptr, FlagType::String, nullptr, "BASE.t2l", "the base model (architecture, head counts) for GGUF in or out"},
         {"--portable", nullptr, FlagType::Bool, nullptr, nullptr, "fold sqrt(r) into lora_B and write use_rslora false"},
         {"--quiet", "-q", FlagType::Bool, nullptr, nullptr, "print nothing on success"},
     },
@@ -37,9 +40,24 @@ int cmd_convert_adapter(int argc, char** argv) {
     const std::string in = args.positional[0], out = args.str("out"), format = args.str("format");
     if (out.empty()) fail("t2l convert-adapter: -o OUT is required");
     if (format != "peft" && format != "gguf" && format != "t2l") fail("t2l convert-adapter: --format must be peft, gguf or t2l");
-    if (in.size() > 5 && in.substr(in.size() - 5) == ".gguf")
-        fail(in, ": reading GGUF adapters is not supported; convert from the PEFT folder or .t2l it came from");
-    LoraAdapter a = load_adapter(in);
+    GgufBaseInfo base;
+    bool have_base = false;
+    if (args.has("base")) {
+        T2lFile bf(args.str("base"));
+        base = gguf_base_from_config(bf.meta_json("hf.config"), bf.path());
+        have_base = true;
+    }
+    LoraAdapter a;
+    if (in.size() > 5 && in.substr(in.size() - 5) == ".gguf") {  // load_adapter reads GGUF too, without --base
+        GgufBaseInfo from_file;
+        a = read_gguf_adapter(in, have_base ? &base : nullptr, &from_file);
+        if (!have_base && !from_file.arch.empty() && (!from_file.permute_qk || from_file.n_head > 0)) {
+            base = from_file;
+            have_base = true;
+        }
+    } else {
+        a = load_adapter(in);
+    }
     if (args.flag("portable")) make_portable(a);
     if (format == "peft") {
         json::Value meta = json::Value::new_object();
@@ -48,11 +66,7 @@ int cmd_convert_adapter(int argc, char** argv) {
     } else if (format == "t2l") {
         write_t2l_adapter(out, a, {{"general.source", in}});
     } else {
-        GgufBaseInfo base;
-        if (args.has("base")) {
-            T2lFile bf(args.str("base"));
-            base = gguf_base_from_config(bf.meta_json("hf.config"), bf.path());
-        } else {
+        if (!have_base) {
             const json::Value* name = a.config.find("base_model_name_or_path");
             if (!name || !name->is_string() || !gguf_base_from_name(name->string, &base))
                 fail("t2l convert-adapter --format gguf: cannot tell the base model's architecture; pass --base BASE.t2l");

@@ -15,6 +15,7 @@
 #include "io/mapped_file.h"
 #include "format/t2l_file.h"
 #include "io/safetensors.h"
+#include "lora/adapter_gguf.h"
 
 namespace t2l {
 
@@ -139,6 +140,7 @@ bool parse_peft_key(const std::string& key, int* layer, std::string* module, cha
 }  // namespace
 
 LoraAdapter load_adapter(const std::string& path) {
+    if (path.size() > 5 && path.compare(path.size() - 5, 5, ".gguf") == 0) return read_gguf_adapter(path);
     LoraAdapter a;
     std::vector<TensorView> views;
     std::unique_ptr<SafetensorsFile> st;

@@ -51,7 +51,8 @@ void write_peft_adapter(const std::string& dir, const LoraAdapter& a, const json
 void write_t2l_adapter(const std::string& path, const LoraAdapter& a,
                        const std::vector<std::pair<std::string, std::string>>& metadata);
 
-// Reads a PEFT folder (adapter_model.safetensors + adapter_config.json) or a .t2l adapter.
+// Reads a PEFT folder (adapter_model.safetensors + adapter_config.json), a .t2l adapter or a
+// llama.cpp GGUF adapter (*.gguf, see read_gguf_adapter in lora/adapter_gguf.h).
 // Every tensor must be a lora_A/lora_B weight of a decoder layer, paired, with consistent ranks;
 // values are converted to f32.
 LoraAdapter load_adapter(const std::string& path);
