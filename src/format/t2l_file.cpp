@@ -13,6 +13,9 @@ namespace {
 constexpr uint32_t kMaxKeyBytes = 1u << 16;    // keys and tensor names are identifiers, not documents
 constexpr uint32_t kMaxDims = 8;
 constexpr uint32_t kMaxAlignment = 1u << 20;
+// Metadata array elements in the whole file: each costs 88 bytes parsed for as little as one
+// byte stored, so the count is capped well above any model's token lists.
+constexpr uint64_t kMaxArrayElements = 1ull << 23;
 
 // Bounded little-endian reader over [begin, end) of the map; every read checks the bound.
 struct Cursor {
@@ -113,7 +116,10 @@ json::Value meta_to_json(const MetaValue& v, const std::string& source) {
 // ---------------------------------------------------------------------------------------
 // Reader
 
-T2lFile::T2lFile(const std::string& path) : file_(path) {
+T2lFile::T2lFile(const std::string& path) : T2lFile(MappedFile(path)) {}
+
+T2lFile::T2lFile(MappedFile file) : file_(std::move(file)) {
+    const std::string& path = file_.path();
     const uint8_t* p = file_.data();
     const uint64_t size = file_.size();
     if (size < kT2lHeaderSize) fail(path, ": truncated: ", size, " bytes is shorter than the 64-byte .t2l header");
@@ -145,6 +151,7 @@ T2lFile::T2lFile(const std::string& path) : file_(path) {
     if (n_tensors > table_bytes / 36) fail(path, ": tensor count ", n_tensors, " cannot fit in ", table_bytes, " table bytes");
 
     std::set<std::string> keys;
+    uint64_t array_elements_left = kMaxArrayElements;
     for (uint64_t k = 0; k < n_meta; k++) {
         uint32_t klen = c.read<uint32_t>("a metadata key length");
         if (klen == 0 || klen > kMaxKeyBytes) fail(path, ": metadata key length ", klen, " is out of range");
@@ -157,7 +164,11 @@ T2lFile::T2lFile(const std::string& path) : file_(path) {
             if (et == MetaType::Array || et == MetaType::Json || (uint32_t)et < 1 || (uint32_t)et > 6)
                 fail(path, ": metadata '", key, "': arrays hold bool, int, float or string");
             uint64_t count = c.read<uint64_t>("an array length");
-            if (count > (c.end - c.pos)) fail(path, ": metadata '", key, "': array length ", count, " exceeds the table");
+            const uint64_t min_size = et == MetaType::Bool ? 1 : 8;  // a string is at least its 8-byte length
+            if (count > (c.end - c.pos) / min_size) fail(path, ": metadata '", key, "': array length ", count, " exceeds the table");
+            if (count > array_elements_left)
+                fail(path, ": metadata arrays hold more than ", kMaxArrayElements, " elements in all; refusing (memory limit)");
+            array_elements_left -= count;
             std::vector<MetaValue> elems;
             elems.reserve((size_t)count);
             for (uint64_t j = 0; j < count; j++) elems.push_back(read_scalar(c, et, key));

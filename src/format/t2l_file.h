@@ -62,6 +62,7 @@ struct T2lTensor {
 class T2lFile {
 public:
     explicit T2lFile(const std::string& path);  // throws Error("<path>: ...")
+    explicit T2lFile(MappedFile file);           // bytes already mapped or in memory
     const std::string& path() const { return file_.path(); }
     uint32_t version() const { return version_; }
     uint32_t alignment() const { return alignment_; }

@@ -16,11 +16,15 @@ namespace {
 constexpr uint64_t kMaxStringBytes = 1ull << 30;  // vocabularies are large, but not this large
 constexpr uint32_t kMaxDims = 4;                  // GGML_MAX_DIMS
 constexpr int kMaxArrayNesting = 2;
+// Array elements in the whole file: a parsed element takes 96 bytes for its one file byte, so
+// the count is capped. A 262K-token vocabulary with its types, scores and 500K merges is 1.3M.
+constexpr uint64_t kMaxArrayElements = 1ull << 23;
 
 struct Reader {
     const uint8_t* base;
     uint64_t pos, end;
     const std::string& path;
+    uint64_t elements_left = kMaxArrayElements;
     template <typename T>
     T get(const char* what) {
         if (end - pos < sizeof(T)) fail(path, ": truncated GGUF file: ends inside ", what, " at byte ", pos);
@@ -77,6 +81,9 @@ GgufValue read_value(Reader& r, GgufType t, int depth, const std::string& key) {
             if (v.elem != GgufType::STRING && v.elem != GgufType::ARRAY && scalar_size(v.elem) == 0)
                 fail(r.path, ": GGUF key '", key, "': unknown array element type ", (uint32_t)v.elem);
             if (n > (r.end - r.pos) / min_size) fail(r.path, ": GGUF key '", key, "': array of ", n, " elements cannot fit in the file");
+            if (n > r.elements_left)
+                fail(r.path, ": GGUF arrays hold more than ", kMaxArrayElements, " elements in all; refusing (memory limit)");
+            r.elements_left -= n;
             v.arr.reserve((size_t)n);
             for (uint64_t k = 0; k < n; k++) v.arr.push_back(read_value(r, v.elem, depth + 1, key));
             break;
@@ -122,7 +129,10 @@ bool ggml_float_type(uint32_t type, DType* dtype) {
     return false;
 }
 
-GgufFile::GgufFile(const std::string& path) : file_(path) {
+GgufFile::GgufFile(const std::string& path) : GgufFile(MappedFile(path)) {}
+
+GgufFile::GgufFile(MappedFile file) : file_(std::move(file)) {
+    const std::string& path = file_.path();
     Reader r{file_.data(), 0, file_.size(), path};
     if (file_.size() < 4 || std::memcmp(file_.data(), "GGUF", 4) != 0) fail(path, ": not a GGUF file (bad magic)");
     r.pos = 4;

@@ -56,6 +56,7 @@ struct GgufTensorInfo {
 class GgufFile {
 public:
     explicit GgufFile(const std::string& path);
+    explicit GgufFile(MappedFile file);  // bytes already mapped or in memory
     const std::vector<std::pair<std::string, GgufValue>>& kv() const { return kv_; }
     const GgufValue* find(const std::string& key) const;
     const std::vector<GgufTensorInfo>& tensors() const { return tensors_; }

@@ -72,6 +72,7 @@ struct Parser {
     size_t n;
     size_t pos = 0;
     const std::string& source;
+    size_t max_values, values = 0;
 
     [[noreturn]] void error(const char* what) { fail(source, ": invalid JSON at byte ", pos, ": ", what); }
 
@@ -86,6 +87,7 @@ struct Parser {
 
     Value parse_value(int depth) {
         if (depth > kMaxDepth) error("nesting too deep");
+        if (++values > max_values) fail(source, ": JSON document has more than ", max_values, " values (memory limit)");
         skip_ws();
         if (pos >= n) error("unexpected end of input");
         char c = s[pos];
@@ -323,8 +325,8 @@ void dump_value(std::string& out, const Value& v, int indent, int level) {
 
 }  // namespace
 
-Value parse(const std::string& text, const std::string& source) {
-    Parser p{text.data(), text.size(), 0, source};
+Value parse(const std::string& text, const std::string& source, size_t max_values) {
+    Parser p{text.data(), text.size(), 0, source, max_values};
     Value v = p.parse_value(0);
     p.skip_ws();
     if (p.pos != p.n) p.error("trailing characters after the value");

@@ -55,8 +55,13 @@ struct Value {
     Value& push(Value v);
 };
 
+// A document of small values ("[0,0,0,...]") costs 112 bytes of tree per 2 bytes of text, so
+// parse refuses one with more than max_values values. The default fits the largest
+// tokenizer.json (a 262K vocabulary with 500K merges is about 2M values) four times over and
+// keeps a hostile document's tree under 1 GB.
+constexpr size_t kJsonMaxValues = 1 << 23;
 // Parse text; `source` names the file or field in error messages.
-Value parse(const std::string& text, const std::string& source);
+Value parse(const std::string& text, const std::string& source, size_t max_values = kJsonMaxValues);
 // Serialise; indent < 0 gives the compact form.
 std::string dump(const Value& v, int indent = -1);
 

@@ -4,6 +4,7 @@
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>
+#include <new>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -38,17 +39,35 @@ MappedFile::MappedFile(const std::string& path) : path_(path) {
     ::close(fd);  // the mapping keeps the file alive
 }
 
+MappedFile MappedFile::from_bytes(const std::string& name, const void* data, uint64_t size) {
+    MappedFile f;
+    f.path_ = name;
+    if (size > 0) {
+        // Exactly size bytes, so a read past the end is caught by the address sanitizer.
+        void* p = ::operator new((size_t)size, std::align_val_t(64));
+        std::memcpy(p, data, (size_t)size);
+        f.data_ = (const uint8_t*)p;
+        f.size_ = size;
+        f.owned_ = true;
+    }
+    return f;
+}
+
 void MappedFile::release() {
-    if (data_) ::munmap((void*)data_, size_);
+    if (data_ && owned_) ::operator delete((void*)data_, std::align_val_t(64));
+    else if (data_) ::munmap((void*)data_, size_);
     data_ = nullptr;
     size_ = 0;
+    owned_ = false;
 }
 
 MappedFile::~MappedFile() { release(); }
 
-MappedFile::MappedFile(MappedFile&& o) noexcept : path_(std::move(o.path_)), data_(o.data_), size_(o.size_) {
+MappedFile::MappedFile(MappedFile&& o) noexcept
+    : path_(std::move(o.path_)), data_(o.data_), size_(o.size_), owned_(o.owned_) {
     o.data_ = nullptr;
     o.size_ = 0;
+    o.owned_ = false;
 }
 
 MappedFile& MappedFile::operator=(MappedFile&& o) noexcept {
@@ -57,8 +76,10 @@ MappedFile& MappedFile::operator=(MappedFile&& o) noexcept {
         path_ = std::move(o.path_);
         data_ = o.data_;
         size_ = o.size_;
+        owned_ = o.owned_;
         o.data_ = nullptr;
         o.size_ = 0;
+        o.owned_ = false;
     }
     return *this;
 }

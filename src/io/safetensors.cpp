@@ -13,6 +13,9 @@ namespace t2l {
 namespace {
 // The reference implementation refuses headers above 100 MB; a larger one is not a real file.
 constexpr uint64_t kMaxHeaderBytes = 100ull << 20;
+// A tensor entry is 7 JSON values; 2^20 values is 150K tensors, far above any real shard, and
+// bounds the parsed header at ~120 MB whatever its 100 MB of text hold.
+constexpr size_t kMaxHeaderValues = 1 << 20;
 constexpr size_t kMaxDims = 8;
 
 struct StName {
@@ -38,7 +41,10 @@ const char* dtype_to_safetensors(DType t) {
     return "?";
 }
 
-SafetensorsFile::SafetensorsFile(const std::string& path) : file_(path) {
+SafetensorsFile::SafetensorsFile(const std::string& path) : SafetensorsFile(MappedFile(path)) {}
+
+SafetensorsFile::SafetensorsFile(MappedFile file) : file_(std::move(file)) {
+    const std::string& path = file_.path();
     const uint64_t size = file_.size();
     if (size < 8) fail(path, ": truncated safetensors file (", size, " bytes, the header length alone needs 8)");
     const uint64_t header_len = load_le<uint64_t>(file_.data());
@@ -48,8 +54,8 @@ SafetensorsFile::SafetensorsFile(const std::string& path) : file_(path) {
     const uint64_t data_size = size - data_start;
     const uint8_t* data = file_.data() + data_start;
 
-    json::Value header =
-        json::parse(std::string((const char*)file_.data() + 8, (size_t)header_len), path + " (safetensors header)");
+    json::Value header = json::parse(std::string((const char*)file_.data() + 8, (size_t)header_len),
+                                     path + " (safetensors header)", kMaxHeaderValues);
     if (!header.is_object()) fail(path, ": safetensors header is not a JSON object");
     metadata_ = json::Value::new_object();
 

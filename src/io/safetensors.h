@@ -20,6 +20,7 @@ namespace t2l {
 class SafetensorsFile {
 public:
     explicit SafetensorsFile(const std::string& path);  // throws Error("<path>: ...")
+    explicit SafetensorsFile(MappedFile file);           // bytes already mapped or in memory
     const std::string& path() const { return file_.path(); }
     const std::vector<TensorView>& tensors() const { return tensors_; }  // in file order of offsets
     const TensorView* find(const std::string& name) const;

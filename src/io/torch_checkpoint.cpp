@@ -14,12 +14,13 @@ namespace {
 constexpr int kMaxDepth = 32;  // a state dict nests a few levels; deeper means a cycle or an attack
 
 // torch.save before PyTorch 1.6 wrote a bare pickle stream; say so instead of "not a zip".
-ZipArchive open_archive(const std::string& path) {
+ZipArchive open_archive(MappedFile f) {
+    const std::string path = f.path();
+    const bool bare_pickle = f.size() >= 2 && f.data()[0] == 0x80 && f.data()[1] <= 5;
     try {
-        return ZipArchive(path);
+        return ZipArchive(std::move(f));
     } catch (const Error&) {
-        MappedFile f(path);
-        if (f.size() >= 2 && f.data()[0] == 0x80 && f.data()[1] <= 5)
+        if (bare_pickle)
             fail(path, ": legacy torch.save format (a bare pickle, PyTorch < 1.6) is not supported; "
                        "re-save it with a recent PyTorch");
         throw;
@@ -85,6 +86,9 @@ struct Loader {
     std::vector<std::vector<uint8_t>>& owned;
     std::unordered_map<std::string, StorageInfo> storages;
     uint64_t copy_budget;  // bytes left for materialised strided views
+    // Every reference to an object costs at least a byte of pickle, so a plain tree visits at
+    // most that many nodes; more means shared containers expanding exponentially (x = [y, y], ...).
+    uint64_t visit_budget;
 
     const std::string& path() const { return zip.path(); }
 
@@ -149,6 +153,8 @@ struct Loader {
 
     void walk(const pickle::Object& o, const std::string& name, int depth) {
         if (depth > kMaxDepth) fail(path(), ": '", name, "' is nested deeper than ", kMaxDepth, " levels (or is cyclic)");
+        if (visit_budget-- == 0)
+            fail(path(), ": the pickle's shared containers expand to more entries than it has bytes; refusing");
         auto child = [&](const std::string& key) { return name.empty() ? key : name + "." + key; };
         switch (o.kind) {
         case pickle::Kind::Tensor: add_tensor(name, o); return;
@@ -174,7 +180,10 @@ struct Loader {
 
 }  // namespace
 
-TorchCheckpoint::TorchCheckpoint(const std::string& path) : zip_(open_archive(path)) {
+TorchCheckpoint::TorchCheckpoint(const std::string& path) : TorchCheckpoint(MappedFile(path)) {}
+
+TorchCheckpoint::TorchCheckpoint(MappedFile file) : zip_(open_archive(std::move(file))) {
+    const std::string& path = zip_.path();
     const std::string prefix = find_prefix(zip_);
     if (const ZipEntry* bo = zip_.find(prefix + "/byteorder")) {
         const std::string order((const char*)bo->data, (size_t)bo->size);
@@ -184,7 +193,7 @@ TorchCheckpoint::TorchCheckpoint(const std::string& path) : zip_(open_archive(pa
     pickle::Unpickled doc(pkl->data, (size_t)pkl->size, path);
     if (doc.root().kind != pickle::Kind::Dict)
         fail(path, ": the pickle holds a ", pickle::kind_name(doc.root().kind), ", not a dict of tensors (a state dict)");
-    Loader loader{zip_, prefix, tensors_, values_, index_, owned_, {}, zip_.file_size()};
+    Loader loader{zip_, prefix, tensors_, values_, index_, owned_, {}, zip_.file_size(), pkl->size};
     loader.walk(doc.root(), "", 0);
 }
 

@@ -34,6 +34,7 @@ struct CheckpointValue {
 class TorchCheckpoint {
 public:
     explicit TorchCheckpoint(const std::string& path);  // throws Error("<path>: ...")
+    explicit TorchCheckpoint(MappedFile file);           // bytes already mapped or in memory
     const std::string& path() const { return zip_.path(); }
     const std::vector<TensorView>& tensors() const { return tensors_; }
     const TensorView* find(const std::string& name) const;

@@ -23,6 +23,8 @@ namespace t2l::yaml {
 namespace {
 
 constexpr int kMaxDepth = 32;  // args.yaml nests three levels; this bounds the recursion
+// args.yaml is a few KB; its parsed tree costs up to 56 bytes per byte of flow sequence.
+constexpr size_t kMaxBytes = 16u << 20;
 
 struct Line {
     int number = 0;      // 1-based, for messages
@@ -529,10 +531,15 @@ struct Parser {
 }  // namespace
 
 json::Value parse(const std::string& text, const std::string& source) {
+    if (text.size() > kMaxBytes) fail(source, ": ", text.size(), " bytes is more than a config file (limit ", kMaxBytes, ")");
     Parser p(text, source);
     return p.document();
 }
 
-json::Value load_file(const std::string& path) { return parse(read_file(path), path); }
+json::Value load_file(const std::string& path) {
+    const MappedFile f(path);  // mapped first, so an oversized file is refused before it is copied
+    if (f.size() > kMaxBytes) fail(path, ": ", f.size(), " bytes is more than a config file (limit ", kMaxBytes, ")");
+    return parse(std::string((const char*)f.data(), (size_t)f.size()), path);
+}
 
 }  // namespace t2l::yaml

@@ -117,7 +117,10 @@ void apply_zip64_extra(const std::string& path, const std::string& name, const u
 
 }  // namespace
 
-ZipArchive::ZipArchive(const std::string& path) : file_(path) {
+ZipArchive::ZipArchive(const std::string& path) : ZipArchive(MappedFile(path)) {}
+
+ZipArchive::ZipArchive(MappedFile file) : file_(std::move(file)) {
+    const std::string& path = file_.path();
     const uint8_t* base = file_.data();
     const Eocd eocd = read_eocd(file_);
 

@@ -30,6 +30,7 @@ struct ZipEntry {
 class ZipArchive {
 public:
     explicit ZipArchive(const std::string& path);  // throws Error("<path>: ...")
+    explicit ZipArchive(MappedFile file);           // bytes already mapped or in memory
     const std::string& path() const { return file_.path(); }
     uint64_t file_size() const { return file_.size(); }
     const std::vector<ZipEntry>& entries() const { return entries_; }
