@@ -27,6 +27,20 @@ const LoraModule* LoraAdapter::find(int layer, const std::string& module) const 
     return nullptr;
 }
 
+Tensor& LoraAdapter::slot(int layer, const std::string& module, char which, const std::string& source,
+                          const std::string& name) {
+    LoraModule* m = nullptr;
+    for (auto& e : modules)
+        if (e.layer == layer && e.module == module) m = &e;
+    if (!m) {
+        modules.push_back(LoraModule{layer, module, Tensor(), Tensor()});
+        m = &modules.back();
+    }
+    Tensor& dst = which == 'A' ? m->A : m->B;
+    if (dst.data) fail(source, ": tensor '", name, "' appears twice");
+    return dst;
+}
+
 const char* projection_parent(const std::string& module) {
     if (module == "gate_proj" || module == "up_proj" || module == "down_proj") return "mlp";
     return "self_attn";
@@ -173,16 +187,7 @@ LoraAdapter load_adapter(const std::string& path) {
         if (!parse_peft_key(v.name, &layer, &module, &which))
             fail(source, ": tensor '", v.name, "' is not a PEFT LoRA weight of a decoder layer");
         if (!dtype_is_float(v.dtype) || v.shape.size() != 2) fail(source, ": tensor '", v.name, "' must be a float matrix");
-        LoraModule* m = nullptr;
-        for (auto& e : a.modules)
-            if (e.layer == layer && e.module == module) m = &e;
-        if (!m) {
-            a.modules.push_back(LoraModule{layer, module, Tensor(), Tensor()});
-            m = &a.modules.back();
-        }
-        Tensor& dst = which == 'A' ? m->A : m->B;
-        if (dst.data) fail(source, ": tensor '", v.name, "' appears twice");
-        dst = Tensor::borrow(v).to_dtype(DType::F32);
+        a.slot(layer, module, which, source, v.name) = Tensor::borrow(v).to_dtype(DType::F32);
     }
     for (const auto& m : a.modules) {
         if (!m.A.data || !m.B.data) fail(source, ": layer ", m.layer, " ", m.module, " has only one of lora_A / lora_B");

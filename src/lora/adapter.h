@@ -27,6 +27,9 @@ struct LoraAdapter {
 
     double scale() const;
     const LoraModule* find(int layer, const std::string& module) const;
+    // The A (which 'A') or B slot of (layer, module), adding the module when it is new; a slot
+    // already filled means the file names the tensor twice (source and name say which).
+    Tensor& slot(int layer, const std::string& module, char which, const std::string& source, const std::string& name);
 };
 
 // The same adapter for consumers that ignore use_rslora: sqrt(r) is folded into every B and the

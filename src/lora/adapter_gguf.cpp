@@ -169,16 +169,7 @@ LoraAdapter read_gguf_adapter(const std::string& path, const GgufBaseInfo* base,
         char which;
         if (!parse_gguf_lora_name(t.name, &layer, &module, &which))
             fail(path, ": tensor '", t.name, "' is not a LoRA weight of a decoder projection (blk.N.<proj>.weight.lora_a/b)");
-        LoraModule* m = nullptr;
-        for (auto& e : a.modules)
-            if (e.layer == layer && e.module == module) m = &e;
-        if (!m) {
-            a.modules.push_back(LoraModule{layer, module, Tensor(), Tensor()});
-            m = &a.modules.back();
-        }
-        Tensor& dst = which == 'A' ? m->A : m->B;
-        if (dst.data) fail(path, ": tensor '", t.name, "' appears twice");
-        dst = gguf_matrix(t, path);
+        a.slot(layer, module, which, path, t.name) = gguf_matrix(t, path);
     }
     if (a.modules.empty()) fail(path, ": holds no LoRA weights");
     for (const auto& m : a.modules) {
