@@ -345,6 +345,54 @@ TEST_CASE("GGUF block formats dequantise bit for bit like the gguf package", "[g
     CHECK(types_checked == 10);
 }
 
+// tests/fixtures/gguf/ggml_numerics.json holds what ggml's CPU backend computes (written by
+// tools/interop/ggml_numerics_fixture.cpp against llama.cpp): T2L_NUMERICS=ggml must reproduce it.
+TEST_CASE("llama.cpp's activation rounding and GELU table are reproduced exactly", "[gguf]") {
+    const json::Value f = json::parse(t2l_test::read_bytes(t2l_test::fixture("gguf/ggml_numerics.json")), "ggml_numerics.json");
+    auto arr = [&](const char* key) {
+        std::vector<float> v;
+        for (const json::Value& e : f.at(key).array) v.push_back((float)e.as_double());
+        return v;
+    };
+    const std::vector<float> x = arr("x");
+    REQUIRE(x.size() == 512);
+    auto count_diffs = [](const char* what, const std::vector<float>& got, const std::vector<float>& want) {
+        REQUIRE(got.size() == want.size());
+        size_t differ = 0;
+        double max_err = 0;
+        for (size_t i = 0; i < got.size(); i++) {
+            differ += !(got[i] == want[i]);  // as values: ggml's zeros carry the sign of its scale
+            max_err = std::max(max_err, (double)std::fabs(got[i] - want[i]));
+        }
+        std::printf("  %-18s %zu values: %zu differ from ggml's (max |diff| %.3g)\n", what, got.size(), differ, max_err);
+        return differ;
+    };
+    for (GgmlActRounding r : {GgmlActRounding::Q8_0, GgmlActRounding::Q8_K}) {
+        std::vector<float> got(x.size());
+        ggml_round_activations(r, x.data(), got.data(), (int64_t)x.size());
+        const std::vector<float> want = arr(r == GgmlActRounding::Q8_0 ? "q8_0" : "q8_k");
+        CHECK(count_diffs(ggml_act_rounding_name(r), got, want) == 0);
+        double moved = 0;  // the rounding is real: values move
+        for (size_t i = 0; i < x.size(); i++) moved = std::max(moved, (double)std::fabs(got[i] - x[i]));
+        CHECK(moved > 1e-3);
+    }
+    std::vector<float> corr(x.size() / 32);
+    ggml_q8_1_sum_corrections(x.data(), corr.data(), (int64_t)x.size());
+    CHECK(count_diffs("Q8_1 block sums", corr, arr("q8_1_corrections")) == 0);
+    const std::vector<float> gx = arr("gelu_x"), gelu_want = arr("gelu");
+    std::vector<float> gelu_got;
+    for (float v : gx) gelu_got.push_back(ggml_gelu_f16_table(v));
+    CHECK(count_diffs("GELU (f16 table)", gelu_got, gelu_want) == 0);
+    // The formats each weight type's activations take, as ggml's CPU type table says.
+    CHECK(ggml_act_rounding(kGgmlTypeQ4_1) == GgmlActRounding::Q8_0);
+    CHECK(ggml_act_rounding(kGgmlTypeQ5_0) == GgmlActRounding::Q8_0);
+    CHECK(ggml_act_rounding(kGgmlTypeQ4_K) == GgmlActRounding::Q8_K);
+    CHECK(ggml_act_rounding(kGgmlTypeQ6_K) == GgmlActRounding::Q8_K);
+    CHECK(ggml_act_rounding(kGgmlTypeF16) == GgmlActRounding::F16);
+    CHECK(ggml_act_rounding(kGgmlTypeF32) == GgmlActRounding::None);
+    CHECK_THROWS_WITH(ggml_round_activations(GgmlActRounding::Q8_K, x.data(), corr.data(), 100), Catch::Contains("blocks of 256"));
+}
+
 TEST_CASE("llama.cpp's q/k row permutation is undone exactly", "[gguf]") {
     GgufFile g(t2l_test::fixture("gguf/quants.gguf"));
     const std::vector<float> ref = floats(*g.find_tensor("perm.ref"));

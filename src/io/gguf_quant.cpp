@@ -5,7 +5,10 @@
 // multiplies two scales first (d * sc) the code does the same, so rounding matches.
 #include "io/gguf_quant.h"
 
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
+#include <cstring>
 
 #include "common.h"
 #include "dtype.h"
@@ -68,6 +71,15 @@ const char* ggml_type_name(uint32_t type) {
     static thread_local char buf[24];
     std::snprintf(buf, sizeof buf, "type %u", type);
     return buf;
+}
+
+bool ggml_type_from_name(const char* name, uint32_t* type) {
+    for (const TypeRow& r : kTypes)
+        if (std::strcmp(r.info.name, name) == 0) {
+            *type = r.code;
+            return true;
+        }
+    return false;
 }
 
 bool ggml_row_bytes(uint32_t type, uint64_t n, uint64_t* bytes) {
@@ -242,6 +254,94 @@ void dequantize_ggml(uint32_t type, const uint8_t* src, float* dst, size_t n) {
         case kGgmlTypeQ6_K: dequantize_q6_k(src, dst, nb); return;
         default: fail("ggml type ", info.name, " has no dequantiser");
     }
+}
+
+// ---- llama.cpp's activation rounding --------------------------------------------------------------
+
+GgmlActRounding ggml_act_rounding(uint32_t weight_type) {
+    switch (weight_type) {
+        case kGgmlTypeF16: return GgmlActRounding::F16;
+        case kGgmlTypeBF16: return GgmlActRounding::BF16;
+        case kGgmlTypeQ4_0:
+        case kGgmlTypeQ4_1:  // its Q8_1 holds the Q8_0 values plus a block sum
+        case kGgmlTypeQ5_0:
+        case kGgmlTypeQ5_1:
+        case kGgmlTypeQ8_0: return GgmlActRounding::Q8_0;
+        case kGgmlTypeQ2_K:
+        case kGgmlTypeQ3_K:
+        case kGgmlTypeQ4_K:
+        case kGgmlTypeQ5_K:
+        case kGgmlTypeQ6_K: return GgmlActRounding::Q8_K;
+        default: return GgmlActRounding::None;
+    }
+}
+
+const char* ggml_act_rounding_name(GgmlActRounding r) {
+    switch (r) {
+        case GgmlActRounding::F16: return "F16";
+        case GgmlActRounding::BF16: return "BF16";
+        case GgmlActRounding::Q8_0: return "Q8_0";
+        case GgmlActRounding::Q8_K: return "Q8_K";
+        default: return "none";
+    }
+}
+
+int64_t ggml_act_block(GgmlActRounding r) {
+    return r == GgmlActRounding::Q8_0 ? 32 : r == GgmlActRounding::Q8_K ? 256 : 1;
+}
+
+void ggml_round_activations(GgmlActRounding r, const float* x, float* dst, int64_t n) {
+    const int64_t block = ggml_act_block(r);
+    if (n % block) fail("ggml activation rounding: ", n, " values are not whole ", ggml_act_rounding_name(r), " blocks of ", block);
+    switch (r) {
+        case GgmlActRounding::None:
+            if (dst != x) std::memcpy(dst, x, (size_t)n * sizeof(float));
+            return;
+        case GgmlActRounding::F16:
+            for (int64_t i = 0; i < n; i++) dst[i] = f16_to_f32(f32_to_f16(x[i]));
+            return;
+        case GgmlActRounding::BF16:
+            for (int64_t i = 0; i < n; i++) dst[i] = bf16_to_f32(f32_to_bf16(x[i]));
+            return;
+        case GgmlActRounding::Q8_0:
+        case GgmlActRounding::Q8_K:
+            break;
+    }
+    for (int64_t b = 0; b < n; b += block) {
+        float amax = 0.0f;
+        for (int64_t i = b; i < b + block; i++) amax = std::max(amax, std::fabs(x[i]));
+        // The multiplier 127/amax and the scale the integers are multiplied back by: Q8_0 keeps
+        // amax/127 as f16; Q8_K keeps the reciprocal of its multiplier in f32.
+        const float mul = amax != 0.0f ? 127.0f / amax : 0.0f;
+        const float d = r == GgmlActRounding::Q8_0 ? f16_to_f32(f32_to_f16(amax / 127.0f)) : (amax != 0.0f ? 1.0f / mul : 0.0f);
+        for (int64_t i = b; i < b + block; i++) dst[i] = std::nearbyint(x[i] * mul) * d;  // ties to even
+    }
+}
+
+void ggml_q8_1_sum_corrections(const float* x, float* corr, int64_t n) {
+    if (n % 32) fail("ggml Q8_1 sums: ", n, " values are not whole blocks of 32");
+    for (int64_t b = 0; b < n; b += 32) {
+        float amax = 0.0f;
+        for (int64_t i = b; i < b + 32; i++) amax = std::max(amax, std::fabs(x[i]));
+        const float d = amax / 127.0f, mul = amax != 0.0f ? 127.0f / amax : 0.0f;
+        const float d16 = f16_to_f32(f32_to_f16(d));
+        int sum = 0;
+        float rounded = 0.0f;
+        for (int64_t i = b; i < b + 32; i++) {
+            const float q = std::nearbyint(x[i] * mul);
+            sum += (int)q;
+            rounded += q * d16;
+        }
+        corr[b / 32] = f16_to_f32(f32_to_f16(d * (float)sum)) - rounded;
+    }
+}
+
+float ggml_gelu_f16_table(float x) {
+    if (x <= -10.0f) return 0.0f;
+    if (x >= 10.0f) return x;
+    const float v = f16_to_f32(f32_to_f16(x));
+    const float g = 0.5f * v * (1.0f + std::tanh(0.79788456080286535587989211986876f * v * (1.0f + 0.044715f * v * v)));
+    return f16_to_f32(f32_to_f16(g));
 }
 
 }  // namespace t2l

@@ -38,6 +38,9 @@ bool ggml_type_info(uint32_t type, GgmlTypeInfo* info);
 // "Q4_K", or "type 99" for an unknown code.
 const char* ggml_type_name(uint32_t type);
 
+// The code of a type name ("Q4_K"); false for a name this table does not know.
+bool ggml_type_from_name(const char* name, uint32_t* type);
+
 // Bytes of a row of n elements; false when n is not a whole number of blocks, the type is
 // unknown, or the size overflows.
 bool ggml_row_bytes(uint32_t type, uint64_t n, uint64_t* bytes);
@@ -56,5 +59,36 @@ void dequantize_q8_0(const uint8_t* src, float* dst, size_t n_blocks);
 void dequantize_q4_k(const uint8_t* src, float* dst, size_t n_blocks);
 void dequantize_q5_k(const uint8_t* src, float* dst, size_t n_blocks);
 void dequantize_q6_k(const uint8_t* src, float* dst, size_t n_blocks);
+
+// ---- llama.cpp's activation rounding (for parity runs) -----------------------------------------
+// ggml's CPU matmul does not multiply a quantised weight by f32 activations: it first quantises
+// each activation row to the weight type's "vec_dot type" and takes integer dot products.
+// Mathematically that equals the f32 dot product of the dequantised weight with the activations
+// rounded as below, so an engine holding the dequantised weights reproduces llama.cpp's numbers
+// by rounding x the same way before its f32 matmul:
+//   Q8_0 (for Q4_0, Q5_0, Q5_1, Q8_0): blocks of 32, d = amax/127 stored as f16, q = round(x*127/amax)
+//   Q8_1 (for Q4_1): the same values as Q8_0 (its extra block sum only speeds up the min term)
+//   Q8_K (for Q2_K..Q6_K): blocks of 256, s = -127/max (max: the value of largest magnitude),
+//        q = min(127, round(s*x)), d = 1/s kept in f32
+//   F16 / BF16 (for F16 / BF16 weights): x rounded to the weight's float type
+// Rounding is to nearest, ties to even, as the AVX code paths do.
+enum class GgmlActRounding { None, F16, BF16, Q8_0, Q8_K };
+
+// The rounding llama.cpp applies to activations multiplied by a weight of this type (None for F32).
+GgmlActRounding ggml_act_rounding(uint32_t weight_type);
+// "Q8_0", "Q8_K", "F16", "BF16", "none".
+const char* ggml_act_rounding_name(GgmlActRounding r);
+// The block size of the rounding (1 for None, F16 and BF16).
+int64_t ggml_act_block(GgmlActRounding r);
+// dst[i] = x[i] rounded as llama.cpp does; n must be a multiple of ggml_act_block(r). dst may be x.
+void ggml_round_activations(GgmlActRounding r, const float* x, float* dst, int64_t n);
+// Q4_1 and Q5_1 weights (value = d*q + m per block of 32) meet Q8_1 activations, whose block sum
+// s is stored as f16 and multiplies the weight block's m in place of the sum of the rounded
+// activations. corr[b] = s - sum_j x_rounded[j] for each block b of x (n/32 of them); a product
+// with such a weight is then y += sum_b m[b] * corr[b].
+void ggml_q8_1_sum_corrections(const float* x, float* corr, int64_t n);
+// ggml's CPU GELU (tanh form), as its GeGLU computes it: looked up in a table of f16 inputs
+// holding f16 outputs, exact (x or 0) beyond +-10.
+float ggml_gelu_f16_table(float x);
 
 }  // namespace t2l

@@ -1,9 +1,11 @@
 // decoder.cpp — LLaMA / Mistral / Gemma 2 forward pass (see decoder.h).
 #include "models/decoder.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <vector>
 
 #include "common.h"
 #include "gpu.h"
@@ -186,6 +188,7 @@ Decoder::Decoder(const T2lFile& file, Device device) : w_(file, "", device) {
         }
         layers_.push_back(std::move(L));
     }
+    read_ggml_numerics(file);
     // A tensor the model never reads means the file is not what the config says it is.
     for (const auto& name : w_.unused())
         if (name.find("rotary_emb.inv_freq") == std::string::npos)
@@ -341,7 +344,7 @@ void Decoder::project(Tensor& y, const Tensor& x, const Tensor& w, int layer, co
     const Tensor* weight = &w;
     for (const auto& mw : merged_[(size_t)layer])
         if (mw.first == module) weight = &mw.second;
-    linear(y, x, *weight);
+    matmul(y, x, *weight);
     for (const auto& lr : lora_[(size_t)layer]) {
         if (lr.first != module) continue;
         // Unmerged LoRA: y += s * B (A x), never forming the (out, in) product.
@@ -352,6 +355,85 @@ void Decoder::project(Tensor& y, const Tensor& x, const Tensor& w, int layer, co
         linear(d, t, lr.second.B);
         scale_(d, lr.second.scale);
         add_(y, d);
+    }
+}
+
+void Decoder::read_ggml_numerics(const T2lFile& file) {
+    const char* env = std::getenv("T2L_NUMERICS");
+    if (!env || !*env || std::string(env) == "default") return;
+    if (std::string(env) != "ggml") fail("T2L_NUMERICS: '", env, "' is not one of default, ggml");
+    if (device() != Device::CPU) fail("T2L_NUMERICS=ggml is a CPU mode (llama.cpp parity runs); use --device cpu");
+    if (!file.find_meta("gguf.tensor_types"))
+        fail("T2L_NUMERICS=ggml: ", file.path(), " does not record GGUF tensor types (convert it from a GGUF with this t2l-convert)");
+    const json::Value types = file.meta_json("gguf.tensor_types");
+    ggml_numerics_ = true;
+    auto note = [&](const std::string& name, const Tensor& w) {
+        const json::Value* t = types.find(name);
+        uint32_t code = 0;
+        if (!t || !t->is_string() || !ggml_type_from_name(t->as_string().c_str(), &code))
+            fail(file.path(), ": gguf.tensor_types has no GGUF type for ", name);
+        const GgmlActRounding r = ggml_act_rounding(code);
+        const int64_t out = w.dim(0), in = w.dim(1);
+        if (in % ggml_act_block(r)) fail(file.path(), ": ", name, " rows of ", in, " are not whole ", ggml_act_rounding_name(r), " blocks");
+        act_rounding_[w.data] = r;
+        if (code == kGgmlTypeQ4_1 || code == kGgmlTypeQ5_1) {
+            // Every block of these formats holds a value equal to its m (ggml's quantiser gives the
+            // block's smallest value the code 0), so the dequantised block's minimum is m.
+            const Tensor wf = w.to_dtype(DType::F32);
+            Tensor mins = Tensor::empty({out, in / 32});
+            for (int64_t o = 0; o < out; o++)
+                for (int64_t b = 0; b < in / 32; b++) {
+                    const float* blk = wf.f32() + o * in + b * 32;
+                    mins.f32()[o * (in / 32) + b] = *std::min_element(blk, blk + 32);
+                }
+            block_mins_[w.data] = mins;
+        }
+    };
+    for (int l = 0; l < cfg_.n_layers; l++) {
+        const Layer& L = layers_[(size_t)l];
+        const std::string p = cat("model.layers.", l, ".");
+        note(p + "self_attn.q_proj.weight", L.q);
+        note(p + "self_attn.k_proj.weight", L.k);
+        note(p + "self_attn.v_proj.weight", L.v);
+        note(p + "self_attn.o_proj.weight", L.o);
+        note(p + "mlp.gate_proj.weight", L.gate);
+        note(p + "mlp.up_proj.weight", L.up);
+        note(p + "mlp.down_proj.weight", L.down);
+    }
+    note(cfg_.tie_embeddings ? "model.embed_tokens.weight" : "lm_head.weight", lm_head_);
+}
+
+void Decoder::ggml_gelu_mul(float* g, const float* u, int64_t n) const {
+    for (int64_t i = 0; i < n; i++) g[i] = ggml_gelu_f16_table(g[i]) * u[i];
+}
+
+void Decoder::matmul(Tensor& y, const Tensor& x, const Tensor& w) const {
+    const auto it = act_rounding_.find(w.data);
+    if (it == act_rounding_.end()) {
+        linear(y, x, w);
+        return;
+    }
+    // Each row of x as ggml quantises it for this weight's type, then an ordinary f32 product:
+    // the sums ggml's integer dot products compute, up to summation order.
+    const int64_t in = x.dim(-1), n = x.numel() / in, out = w.dim(0);
+    Tensor xr = Tensor::empty(x.shape, DType::F32, Device::CPU);
+    const Tensor xc = x.to_dtype(DType::F32);
+    for (int64_t i = 0; i < n; i++) ggml_round_activations(it->second, xc.f32() + i * in, xr.f32() + i * in, in);
+    linear(y, xr, w);
+    const auto mins = block_mins_.find(w.data);
+    if (mins == block_mins_.end()) return;
+    // Q4_1/Q5_1: each block's m meets ggml's f16 block sum of x, not the sum of the rounded x.
+    const int64_t nb = in / 32;
+    std::vector<float> corr((size_t)nb);
+    for (int64_t i = 0; i < n; i++) {
+        ggml_q8_1_sum_corrections(xc.f32() + i * in, corr.data(), in);
+        float* yi = y.f32() + i * out;
+        for (int64_t o = 0; o < out; o++) {
+            const float* m = mins->second.f32() + o * nb;
+            float add = 0.0f;
+            for (int64_t b = 0; b < nb; b++) add += m[b] * corr[(size_t)b];
+            yi[o] += add;
+        }
     }
 }
 
@@ -399,7 +481,7 @@ void Decoder::step_project(StepState& st, Tensor& y, const Tensor& x, int l, Gro
                         : g == kGateUp && L.gate_up.data ? &L.gate_up
                         : g == kO ? &L.o : g == kDown ? &L.down : nullptr;
     if (whole) {
-        linear(y, x, *whole);
+        matmul(y, x, *whole);
     } else {  // unstacked (CPU): the group's projections into consecutive slices of the one row
         static const char* const qkv_names[] = {"q_proj", "k_proj", "v_proj"};
         static const char* const gate_up_names[] = {"gate_proj", "up_proj"};
@@ -419,7 +501,7 @@ void Decoder::step_project(StepState& st, Tensor& y, const Tensor& x, int l, Gro
             for (const auto& mw : merged_[(size_t)l])
                 if (mw.first == names[i]) w = &mw.second;
             Tensor slice = flat.rows(off, off + w->dim(0));
-            linear(slice, x, *w);
+            matmul(slice, x, *w);
             off += w->dim(0);
         }
     }
@@ -464,12 +546,17 @@ void Decoder::run_step(StepState& st, KVCache& cache) const {
         add_rms_norm(st.x, &st.o, st.h, cfg_.sandwich_norms ? L.pre_ff_norm : L.post_attn_norm, cfg_.rms_eps,
                      cfg_.norm_plus_one);
         step_project(st, st.gu, st.h, l, kGateUp);
-        act_mul(st.act, st.gu, cfg_.act == "silu" ? Activation::SiLU : Activation::GeluTanh);
+        if (ggml_numerics_ && cfg_.act != "silu") {  // CPU only
+            std::memcpy(st.act.data, st.gu.data, (size_t)cfg_.intermediate * sizeof(float));
+            ggml_gelu_mul(st.act.f32(), st.gu.f32() + cfg_.intermediate, cfg_.intermediate);
+        } else {
+            act_mul(st.act, st.gu, cfg_.act == "silu" ? Activation::SiLU : Activation::GeluTanh);
+        }
         step_project(st, st.dn, st.act, l, kDown);
         if (cfg_.sandwich_norms) rms_norm(st.dn, st.dn, L.post_ff_norm, cfg_.rms_eps, cfg_.norm_plus_one);
     }
     add_rms_norm(st.x, &st.dn, st.normed, final_norm_, cfg_.rms_eps, cfg_.norm_plus_one);
-    linear(st.logits, st.normed, lm_head_);
+    matmul(st.logits, st.normed, lm_head_);
     if (cfg_.final_softcap > 0) softcap_(st.logits, cfg_.final_softcap);
     argmax(st.next, st.logits);
 }
@@ -627,9 +714,15 @@ Tensor Decoder::forward(const std::vector<int32_t>& tokens, KVCache& cache, bool
         rms_norm(h, x, cfg_.sandwich_norms ? L.pre_ff_norm : L.post_attn_norm, cfg_.rms_eps, cfg_.norm_plus_one);
         project(g, h, L.gate, l, "gate_proj");
         project(u, h, L.up, l, "up_proj");
-        if (cfg_.act == "silu") silu_(g);
-        else gelu_tanh_(g);
-        mul_(g, u);
+        if (cfg_.act == "silu") {
+            silu_(g);
+            mul_(g, u);
+        } else if (ggml_numerics_) {
+            ggml_gelu_mul(g.f32(), u.f32(), g.numel());
+        } else {
+            gelu_tanh_(g);
+            mul_(g, u);
+        }
         project(dn, g, L.down, l, "down_proj");
         if (cfg_.sandwich_norms) rms_norm(dn, dn, L.post_ff_norm, cfg_.rms_eps, cfg_.norm_plus_one);
         add_(x, dn);
@@ -641,7 +734,7 @@ Tensor Decoder::forward(const std::vector<int32_t>& tokens, KVCache& cache, bool
     Tensor normed = empty(last.shape);
     rms_norm(normed, last, final_norm_, cfg_.rms_eps, cfg_.norm_plus_one);
     Tensor logits = empty({normed.dim(0), (int64_t)cfg_.vocab});
-    linear(logits, normed, lm_head_);
+    matmul(logits, normed, lm_head_);
     if (cfg_.final_softcap > 0) softcap_(logits, cfg_.final_softcap);
     logits = logits.on(Device::CPU);
     return all_logits ? logits : logits.reshape({(int64_t)cfg_.vocab});

@@ -16,9 +16,11 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "format/t2l_file.h"
+#include "io/gguf_quant.h"
 #include "lora/adapter.h"
 #include "models/weights.h"
 #include "ops/runtime_tensor.h"
@@ -119,6 +121,9 @@ private:
         float scale = 0;
     };
     void project(Tensor& y, const Tensor& x, const Tensor& w, int layer, const char* module) const;
+    // y = x wᵀ for a base weight: linear(), except in llama.cpp parity mode (below).
+    void matmul(Tensor& y, const Tensor& x, const Tensor& w) const;
+    void read_ggml_numerics(const T2lFile& file);
     void rope_tables(int64_t n, const std::vector<float>& inv_freq, Tensor* cos, Tensor* sin) const;  // positions 0 .. n-1
 
     DecoderConfig cfg_;
@@ -132,6 +137,15 @@ private:
     std::vector<std::vector<StepLora>> step_lora_;   // per layer and group (empty tensors: none)
     std::vector<std::vector<Tensor>> merged_group_;  // per layer and group: a merged stack (CUDA), or empty
     uint64_t adapter_version_ = 0;                   // bumped by set_adapter: recorded graphs go stale
+    // T2L_NUMERICS=ggml (CPU, models converted from GGUF): llama.cpp's CPU arithmetic instead of
+    // f32, for parity runs on quantised files. Each base weight's activations are rounded the way
+    // ggml rounds them for the GGUF type the weight was stored in (keyed by the weight's data;
+    // Q4_1/Q5_1 weights also keep their block minimums for ggml's f16 block sums), and GELU goes
+    // through ggml's f16 table. See io/gguf_quant.h.
+    bool ggml_numerics_ = false;
+    std::unordered_map<const void*, GgmlActRounding> act_rounding_;
+    std::unordered_map<const void*, Tensor> block_mins_;  // (out, in/32)
+    void ggml_gelu_mul(float* g, const float* u, int64_t n) const;  // g = gelu(g) * u, ggml's way
 };
 
 }  // namespace t2l

@@ -692,6 +692,7 @@ GgufImport import_gguf(const std::string& path, const std::string& dtype_choice)
     if (embd->ne.size() != 2) fail(path, ": token_embd.weight must be 2-D");
     const int64_t vocab = (int64_t)embd->ne[1];
     std::map<std::string, size_t> type_counts;
+    json::Value source_types = json::Value::new_object();  // engine name -> GGUF type, for llama.cpp parity runs
     size_t n_dequant = 0, n_permuted = 0, n_shifted = 0;
     DType bulk_dtype = DType::BF16;
     for (const Planned& p : plan) {
@@ -716,6 +717,7 @@ GgufImport import_gguf(const std::string& path, const std::string& dtype_choice)
         if (!is_float) n_dequant++;
         if (t.ne.size() == 2 && rows > 1) bulk_dtype = it.dtype;
         type_counts[info.name]++;
+        source_types.set(p.hf, jstr(info.name));
         if (p.permute_heads) {
             if (rows % p.permute_heads || (rows / p.permute_heads) % 2)
                 fail(path, ": tensor '", t.name, "' has ", rows, " rows, which do not split into ", p.permute_heads,
@@ -863,6 +865,7 @@ GgufImport import_gguf(const std::string& path, const std::string& dtype_choice)
     if (n_permuted) imp.notes.push_back(cat("undid llama.cpp's q/k row permutation in ", n_permuted, " tensors"));
     if (n_shifted) imp.notes.push_back(cat("subtracted the 1 llama.cpp adds to ", n_shifted, " Gemma norm weights"));
     imp.metadata.emplace_back("gguf.architecture", MetaValue::of_string(arch_name));
+    imp.metadata.emplace_back("gguf.tensor_types", MetaValue::of_json(json::dump(source_types)));
     std::string joined;
     for (const auto& nt : imp.notes) joined += (joined.empty() ? "" : "; ") + nt;
     imp.metadata.emplace_back("gguf.conversion", MetaValue::of_string(joined));

@@ -30,17 +30,24 @@ class T2l:
     def decode(self, model, ids):
         return json.loads(run([self.binary, "tokenize", "-m", model, "--decode", ",".join(map(str, ids)), "--json"], self.env))["text"]
 
+    def _model_env(self, model, env):
+        """ggml:PATH is PATH run with llama.cpp's CPU numerics (T2L_NUMERICS=ggml)."""
+        if model.startswith("ggml:"):
+            return model[len("ggml:"):], {**env, "T2L_NUMERICS": "ggml"}
+        return model, env
+
     def logits(self, model, ids, out, lora=None):
         """(positions, vocab) f32 logits for the ids (one prompt pass, every position)."""
         from safetensors.numpy import load_file
+        model, env = self._model_env(model, self.env)
         cmd = [self.binary, "logits", "-m", model, "--device", "cpu", "--tokens", ",".join(map(str, ids)), "--out", out]
         if lora:
             cmd += ["--lora", lora]
-        run(cmd, self.env)
+        run(cmd, env)
         return load_file(out)["logits"]
 
     def bench_decode(self, model, prompt_tokens, gen_tokens, threads=None):
-        env = {"T2L_THREADS": str(threads)} if threads else self.env
+        model, env = self._model_env(model, {"T2L_THREADS": str(threads)} if threads else self.env)
         out = run([self.binary, "bench", "decode", "-m", model, "--device", "cpu", "--prompt-tokens", str(prompt_tokens),
                    "--gen-tokens", str(gen_tokens)], env)
         return parse_bench(out)

@@ -7,7 +7,9 @@
 //   llama_interop greedy   -m M.gguf --tokens 1,2,3 -n N        N greedy ids (EOS not special)
 //   llama_interop bench    -m M.gguf --prompt-tokens P --gen-tokens G
 //   llama_interop dequantize -m M.gguf -o M-f32.gguf          every tensor to F32 (llama_model_quantize)
-// Every mode takes -t THREADS (default 2), --kv-f32 (f32 KV cache instead of f16), --no-fa
+// Every mode takes -t THREADS (default 2), --kv-f32 (f32 KV cache instead of f16), --no-repack
+// (weights kept in their file layout: no runtime repacking into interleaved rows), --ubatch N
+// (a prompt goes through the model N tokens at a time: another summation order), --no-fa
 // (no flash attention: llama.cpp's default, auto, uses it on the CPU) and --poll N (the thread
 // pool's busy-wait level, 0-100; without it llama.cpp's default pool, which polls).
 #include <chrono>
@@ -26,7 +28,8 @@ struct Opts {
     std::string mode, model, prompt, tokens, out, lora;
     float lora_scale = 1.0f;
     int threads = 2, n = 32, prompt_tokens = 128, gen_tokens = 64, poll = -1;
-    bool kv_f32 = false, no_fa = false;
+    bool kv_f32 = false, no_fa = false, no_repack = false;
+    int ubatch = 0;  // tokens per forward pass inside one decode call (0: all)
 };
 
 [[noreturn]] void die(const std::string& msg) {
@@ -112,6 +115,8 @@ int main(int argc, char** argv) {
         else if (a == "--gen-tokens") o.gen_tokens = std::atoi(next().c_str());
         else if (a == "--kv-f32") o.kv_f32 = true;
         else if (a == "--no-fa") o.no_fa = true;
+        else if (a == "--no-repack") o.no_repack = true;
+        else if (a == "--ubatch") o.ubatch = std::atoi(next().c_str());
         else if (a == "--poll") o.poll = std::atoi(next().c_str());
         else die("unknown argument " + a);
     }
@@ -131,6 +136,7 @@ int main(int argc, char** argv) {
     llama_backend_init();
     llama_model_params mp = llama_model_default_params();
     mp.progress_callback = [](float, void*) { return true; };  // no progress dots
+    if (o.no_repack) mp.use_extra_bufts = false;  // keep Q4_0/Q4_K/... in their file layout
     llama_model* model = llama_model_load_from_file(o.model.c_str(), mp);
     if (!model) die("cannot load " + o.model);
     const llama_vocab* vocab = llama_model_get_vocab(model);
@@ -156,6 +162,7 @@ int main(int argc, char** argv) {
     llama_context_params cp = llama_context_default_params();
     cp.n_ctx = (uint32_t)((total + 255) / 256 * 256);
     cp.n_batch = cp.n_ubatch = (uint32_t)std::max<int>(512, (int)ids.size());
+    if (o.ubatch > 0) cp.n_ubatch = (uint32_t)o.ubatch;
     cp.n_threads = cp.n_threads_batch = o.threads;
     cp.no_perf = true;
     if (o.kv_f32) cp.type_k = cp.type_v = GGML_TYPE_F32;

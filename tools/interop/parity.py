@@ -10,6 +10,12 @@ Every t2l model given (the default bf16 conversion, an f32 one) is compared with
 llama.cpp run. Both engines see the same token ids: t2l's tokenizer encodes each prompt (with
 the BOS its tokenizer.json adds) and llama.cpp's tokenizer is only compared against it.
 
+A model given as ggml:PATH runs t2l with T2L_NUMERICS=ggml, llama.cpp's CPU arithmetic: each
+activation row is rounded the way ggml quantises it for the weight's GGUF type before an f32
+product with the dequantised weight (what ggml's integer dot products compute), and GELU goes
+through ggml's f16 table. With f32 weights that reproduces llama.cpp on the published quantised
+file, run with an f32 KV cache and no flash attention ("llama.cpp exact").
+
 Greedy: llama.cpp decodes N tokens greedily from the prompt; t2l then scores prompt + those
 tokens in one pass and, at every step, its top token must be llama.cpp's. The number of
 leading steps that agree is exactly how long t2l's own greedy continuation stays identical.
@@ -55,7 +61,8 @@ def main():
     ap.add_argument("--name", required=True)
     ap.add_argument("--gguf", required=True, help="the GGUF as published (quantised)")
     ap.add_argument("--gguf-f32", help="the same GGUF with every tensor dequantised to F32 by llama.cpp")
-    ap.add_argument("--model", action="append", required=True, help="t2l model converted from the GGUF (repeatable)")
+    ap.add_argument("--model", action="append", required=True,
+                    help="t2l model converted from the GGUF (repeatable); ggml:PATH uses llama.cpp's CPU numerics")
     ap.add_argument("--t2l", default="./t2l")
     ap.add_argument("--llama", required=True, help="the llama_interop binary")
     ap.add_argument("--work", default="/tmp/t2l-interop")
@@ -71,13 +78,16 @@ def main():
     args = ap.parse_args()
     os.makedirs(args.work, exist_ok=True)
     t2l, llama = T2l(args.t2l, args.threads), Llama(args.llama, args.threads)
-    ref = args.model[0]
-    name = {m: os.path.basename(m) for m in args.model}
-    # llama.cpp as users run it, and (when given the F32 GGUF) on exactly t2l's weights, first
-    # with its defaults (flash attention in f16 on the CPU), then with f32 KV and no flash attention.
-    configs = [("llama.cpp", args.gguf, ())]
+    ref = args.model[0].removeprefix("ggml:")
+    name = {m: os.path.basename(m.removeprefix("ggml:")) + (" ggml" if m.startswith("ggml:") else "") for m in args.model}
+    # llama.cpp as users run it (flash attention in f16 on the CPU), the published file with f32 KV,
+    # no flash attention and the weights in their file layout (no runtime repacking into
+    # interleaved rows, whose kernels round differently), and (when given the F32 GGUF) on exactly
+    # t2l's weights, with its defaults and then exact. Greedy runs skip the F32 GGUF with defaults.
+    exact = ("--kv-f32", "--no-fa", "--no-repack")
+    configs = [("llama.cpp", args.gguf, ()), ("llama.cpp exact", args.gguf, exact)]
     if args.gguf_f32:
-        configs += [("llama.cpp F32", args.gguf_f32, ()), ("llama.cpp F32 exact", args.gguf_f32, ("--kv-f32", "--no-fa"))]
+        configs += [("llama.cpp F32", args.gguf_f32, ()), ("llama.cpp F32 exact", args.gguf_f32, exact)]
     res = {"name": args.name, "gguf": args.gguf, "threads": args.threads, "models": args.model, "load_before": os.getloadavg()}
     print(f"== {args.name}: {args.gguf}, {args.threads} threads")
 
@@ -105,7 +115,7 @@ def main():
     for p in PROMPTS if "greedy" in parts else []:
         ids = t2l.tokenize(ref, p)
         row = {"prompt": p, "prompt_ids": len(ids), "runs": {}}
-        for label, gguf, flags in configs[:1] + configs[2:]:
+        for label, gguf, flags in [c for c in configs if c[0] != "llama.cpp F32"]:
             gen = llama.greedy(gguf, ids, args.greedy_tokens, flags)
             run = {"ids": gen, "text": t2l.decode(ref, gen), "match": {}}
             for m in args.model:
@@ -145,6 +155,16 @@ def logits_part(args, t2l, llama, ref, name, configs, res):
             res["logits"][f"{name[m]} vs {label}"] = c
             print(f"  t2l {name[m]:22} vs {label:20}: top-1 {100 * c['top1']:5.1f}%, max |diff| {c['max_abs']:.2e}, "
                   f"mean |diff| {c['mean_abs']:.2e} (|logits| up to {c['logit_range']:.1f})")
+    # llama.cpp against itself on the published file: the same run with the work split otherwise.
+    exact = next(c for c in configs if c[0] == "llama.cpp exact")
+    res["llama_self"] = {}
+    for label, extra in [("one token at a time (--ubatch 1)", ("--ubatch", "1")), ("7 tokens at a time", ("--ubatch", "7"))]:
+        other = llama.logits(exact[1], ids, os.path.join(args.work, "llama.npy"), flags=exact[2] + extra)
+        c = res["llama_self"][label] = compare(lls["llama.cpp exact"], other)
+        print(f"  llama.cpp exact vs itself, {label:32}: top-1 {100 * c['top1']:5.1f}%, max |diff| {c['max_abs']:.2e}")
+    other = llama.logits(exact[1], ids, os.path.join(args.work, "llama.npy"), flags=tuple(f for f in exact[2] if f != "--no-repack"))
+    c = res["llama_self"]["runtime repacking"] = compare(lls["llama.cpp exact"], other)
+    print(f"  llama.cpp exact vs itself, {'with runtime repacking':32}: top-1 {100 * c['top1']:5.1f}%, max |diff| {c['max_abs']:.2e}")
 
 
 

@@ -54,12 +54,12 @@ for w in "${what[@]}"; do
             gguf="$root/weights/.cache/$w.gguf"
             [ -f "$gguf" ] || { echo "run_parity.sh: $gguf is missing: make weights WEIGHTS_MODELS=\"$w\"" >&2; exit 1; }
             # The shipped conversion (bf16) and an exact f32 one (every dequantised value kept).
-            [ -f "$WORK/$w-f32.t2l" ] || "$T2L_CONVERT" "$gguf" -o "$WORK/$w-f32.t2l" --dtype f32 >"$WORK/convert-$w.log" 2>&1
+            [ -f "$WORK/$w-f32.t2l" ] && [ "$WORK/$w-f32.t2l" -nt "$T2L_CONVERT" ] || "$T2L_CONVERT" "$gguf" -o "$WORK/$w-f32.t2l" --dtype f32 >"$WORK/convert-$w.log" 2>&1
             # The same dequantisation done by llama.cpp (llama_model_quantize to F32): both engines
             # then hold identical weights, and only the arithmetic differs.
             [ -f "$WORK/$w-f32.gguf" ] || "$bin" dequantize -m "$gguf" -o "$WORK/$w-f32.gguf"
             python3 parity.py --name "$w" --gguf "$gguf" --gguf-f32 "$WORK/$w-f32.gguf" \
-                --model "$WORK/$w-f32.t2l" --model "$root/weights/$w.t2l" \
+                --model "$WORK/$w-f32.t2l" --model "ggml:$WORK/$w-f32.t2l" --model "$root/weights/$w.t2l" \
                 --t2l "$T2L" --llama "$bin" --work "$WORK" --threads "$THREADS" --json "$WORK/parity-$w.json" \
                 --parts "${PARTS:-tokenize,greedy,logits,speed}"
             ;;
