@@ -27,7 +27,8 @@
 //            reduces the KB dot products with a butterfly (KB-1 shuffles plus log2(32/KB), not 5 per
 //            key), and keeps
 //            (m, l, o) per head; a second kernel merges the chunks' partial (m, l, o).
-//            d = 32/64/128/256.
+//            d = 32/64/128/256. Both (and the generic kernel) use programmatic dependent launch:
+//            they start while the kernel before drains and wait for its results (ops_common.cuh).
 //   generic  attn_generic_kernel<KV>: one warp per (query, head), key by key. Any d <= 256 and any
 //            alignment; the fallback for shapes the two fast kernels do not take.
 // Versions that earned their place (H200, 32/8 heads, d = 128, tools/bench_kernels.cu):
@@ -355,6 +356,8 @@ template <int D, int G, typename KV>
 __global__ void __launch_bounds__(kDecodeWarps * 32, 4)  // 4 blocks per SM: the launcher sizes one wave by it
     attn_decode_kernel(float* __restrict__ part, const float* __restrict__ q, const KV* __restrict__ k,
                        const KV* __restrict__ v, AttnArgs a, int64_t span_lo, int64_t chunk, int splits) {
+    pdl_trigger();
+    pdl_wait();
     constexpr int EPL = D / 32;           // dims per lane
     constexpr int KB = EPL >= 8 ? 4 : 8;  // keys per warp step (fewer for d = 256: registers)
     constexpr int LPK = 32 / KB;          // lanes that hold one key's score after the butterfly
@@ -478,6 +481,8 @@ __global__ void __launch_bounds__(kDecodeWarps * 32, 4)  // 4 blocks per SM: the
 constexpr int kMaxSplits = 1024;
 
 __global__ void attn_combine_kernel(float* __restrict__ out, const float* __restrict__ part, int splits, int D) {
+    pdl_trigger();
+    pdl_wait();
     __shared__ float wgt[kMaxSplits];
     const float* P = part + (int64_t)blockIdx.x * splits * (D + 2);
     float M = -INFINITY;
@@ -503,6 +508,8 @@ template <typename KV>
 __global__ void __launch_bounds__(128)
     attn_generic_kernel(float* __restrict__ out, const float* __restrict__ q, const KV* __restrict__ k,
                         const KV* __restrict__ v, AttnArgs a) {
+    pdl_trigger();
+    pdl_wait();
     constexpr int MAXE = kGenericMaxD / 32;
     const int lane = threadIdx.x & 31;
     if (a.pos) {  // the decode step: one query at *pos over keys 0..*pos
@@ -590,7 +597,7 @@ template <int D, int G, typename KV>
 void launch_decode_g(float* part, const float* q, const KV* k, const KV* v, const AttnArgs& a, int64_t span_lo,
                      int64_t chunk, int splits) {
     const dim3 grid((unsigned)splits, (unsigned)(a.n_heads / G), (unsigned)a.n);
-    attn_decode_kernel<D, G, KV><<<grid, kDecodeWarps * 32>>>(part, q, k, v, a, span_lo, chunk, splits);
+    launch_pdl(attn_decode_kernel<D, G, KV>, grid, dim3(kDecodeWarps * 32), 0, part, q, k, v, a, span_lo, chunk, splits);
 }
 
 template <int D, typename KV>
@@ -657,15 +664,15 @@ void decode(float* out, const float* q, const void* k, const void* v, const Attn
         default: fail("attention (cuda decode): head_dim ", a.head_dim, " has no decode kernel (32, 64, 128, 256)");
     }
     check_launch("attention (cuda decode)");
-    attn_combine_kernel<<<(unsigned)(a.n * a.n_heads), 128>>>(out, part, sp, a.head_dim);
+    launch_pdl(attn_combine_kernel, dim3((unsigned)(a.n * a.n_heads)), dim3(128), 0, out, (const float*)part, sp, a.head_dim);
 }
 
 template <typename KV>
 void generic(float* out, const float* q, const void* k, const void* v, const AttnArgs& a) {
     if (a.head_dim > kGenericMaxD) fail("attention (cuda): head_dim ", a.head_dim, " is over ", kGenericMaxD);
     const int64_t jobs = a.n * a.n_heads;
-    attn_generic_kernel<KV><<<(unsigned)((jobs + 3) / 4), 128>>>(out, q, static_cast<const KV*>(k),
-                                                                 static_cast<const KV*>(v), a);
+    launch_pdl(attn_generic_kernel<KV>, dim3((unsigned)((jobs + 3) / 4)), dim3(128), 0, out, q, static_cast<const KV*>(k),
+               static_cast<const KV*>(v), a);
 }
 
 // ---- tensor-core prompt attention (cuBLAS) ---------------------------------------------------

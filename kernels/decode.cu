@@ -13,6 +13,8 @@
 //   argmax          ids[i] = the first index of the largest value of row i
 //   lora_from_heads T2L's L-head rows -> A (r, in) and B = (Bᵀ)ᵀ (out, r) per row, offsets added
 //   cast_f32        f32 -> bf16/f16, round to nearest even (keys and values into a narrow cache)
+// Every kernel here is launched with programmatic dependent launch (ops_common.cuh): it starts
+// while the kernel before it drains and waits at pdl_wait() before touching activations.
 // Versions that earned their place: (1) this one.
 #include <cuda_bf16.h>
 
@@ -28,6 +30,8 @@ constexpr int kThreads = 256;
 // One block per row. The row of x is updated first (each thread its own elements), then summed.
 __global__ void __launch_bounds__(kThreads) add_rms_norm_kernel(float* x, const float* delta, float* h, const void* w,
                                                                 DType wt, int64_t dim, float eps, bool plus_one) {
+    pdl_trigger();
+    pdl_wait();
     __shared__ double red[32];
     float* xi = x + blockIdx.x * dim;
     float* hi = h + blockIdx.x * dim;
@@ -54,6 +58,8 @@ __device__ __forceinline__ float act_fn(float v, bool gelu) {
 }
 
 __global__ void act_mul_kernel(float* y, const float* gu, int64_t n, int64_t inter, bool gelu) {
+    pdl_trigger();
+    pdl_wait();
     const int64_t total = n * inter;
     for (int64_t e = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; e < total; e += (int64_t)gridDim.x * blockDim.x) {
         const int64_t i = e / inter, j = e % inter;
@@ -72,6 +78,8 @@ __global__ void __launch_bounds__(128) qkv_rope_cache_kernel(float* q_out, KV* k
                                                              int n_heads, int n_kv_heads, int d, float eps,
                                                              bool plus_one, const float* lora_B, const float* lora_t,
                                                              int64_t r) {
+    pdl_trigger();
+    pdl_wait();
     __shared__ double red[32];
     __shared__ float vals[kMaxHeadDim];
     const int head = blockIdx.x, half = d / 2;
@@ -125,6 +133,8 @@ __global__ void __launch_bounds__(128) qkv_rope_cache_kernel(float* q_out, KV* k
 }
 
 __global__ void embedding_at_kernel(float* y, const void* table, DType tt, const int32_t* ids, int64_t dim, float mult) {
+    pdl_trigger();
+    pdl_wait();
     const int64_t row = ids[blockIdx.x];
     float* yi = y + (int64_t)blockIdx.x * dim;
     for (int64_t j = threadIdx.x; j < dim; j += blockDim.x) yi[j] = load_any(table, tt, row * dim + j) * mult;
@@ -132,6 +142,8 @@ __global__ void embedding_at_kernel(float* y, const void* table, DType tt, const
 
 // One block per row; ties go to the lowest index, as the CPU's first-maximum scan.
 __global__ void __launch_bounds__(1024) argmax_kernel(int32_t* ids, const float* x, int64_t dim) {
+    pdl_trigger();
+    pdl_wait();
     __shared__ float best_v[32];
     __shared__ int64_t best_i[32];
     const float* xi = x + blockIdx.x * dim;
@@ -212,7 +224,7 @@ void add_rms_norm(float* x, const float* delta, float* h, const void* w, DType w
     if (n < 0 || dim <= 0 || n > INT32_MAX) fail("add_rms_norm (cuda): bad sizes n=", n, " dim=", dim);
     if (n == 0) return;
     if (!x || !h || !w) fail("add_rms_norm (cuda): null device pointer");
-    add_rms_norm_kernel<<<(unsigned)n, kThreads>>>(x, delta, h, w, wt, dim, eps, plus_one);
+    launch_pdl(add_rms_norm_kernel, dim3((unsigned)n), dim3(kThreads), 0, x, delta, h, w, wt, dim, eps, plus_one);
     check_launch("add_rms_norm (cuda)");
 }
 
@@ -220,7 +232,7 @@ void act_mul(float* y, const float* gu, int64_t n, int64_t inter, bool gelu_tanh
     if (n < 0 || inter <= 0) fail("act_mul (cuda): bad sizes n=", n, " inter=", inter);
     if (n == 0) return;
     if (!y || !gu) fail("act_mul (cuda): null device pointer");
-    act_mul_kernel<<<grid_for(n * inter, kThreads), kThreads>>>(y, gu, n, inter, gelu_tanh);
+    launch_pdl(act_mul_kernel, dim3(grid_for(n * inter, kThreads)), dim3(kThreads), 0, y, gu, n, inter, gelu_tanh);
     check_launch("act_mul (cuda)");
 }
 
@@ -234,14 +246,13 @@ void qkv_rope_cache(float* q, void* k_cache, void* v_cache, DType kv_dtype, cons
     if (!q || !k_cache || !v_cache || !qkv || !cos || !sin || !pos) fail("qkv_rope_cache (cuda): null device pointer");
     const unsigned blocks = (unsigned)(n_heads + 2 * n_kv_heads);
     if (kv_dtype == DType::BF16)
-        qkv_rope_cache_kernel<__nv_bfloat16><<<blocks, 128>>>(q, static_cast<__nv_bfloat16*>(k_cache),
-                                                              static_cast<__nv_bfloat16*>(v_cache), qkv, cos, sin, pos,
-                                                              q_norm, k_norm, norm_dtype, n_heads, n_kv_heads, head_dim,
-                                                              eps, plus_one, lora_B, lora_t, r);
+        launch_pdl(qkv_rope_cache_kernel<__nv_bfloat16>, dim3(blocks), dim3(128), 0, q, static_cast<__nv_bfloat16*>(k_cache),
+                   static_cast<__nv_bfloat16*>(v_cache), qkv, cos, sin, pos, q_norm, k_norm, norm_dtype, n_heads, n_kv_heads,
+                   head_dim, eps, plus_one, lora_B, lora_t, r);
     else if (kv_dtype == DType::F32)
-        qkv_rope_cache_kernel<float><<<blocks, 128>>>(q, static_cast<float*>(k_cache), static_cast<float*>(v_cache), qkv,
-                                                      cos, sin, pos, q_norm, k_norm, norm_dtype, n_heads, n_kv_heads,
-                                                      head_dim, eps, plus_one, lora_B, lora_t, r);
+        launch_pdl(qkv_rope_cache_kernel<float>, dim3(blocks), dim3(128), 0, q, static_cast<float*>(k_cache),
+                   static_cast<float*>(v_cache), qkv, cos, sin, pos, q_norm, k_norm, norm_dtype, n_heads, n_kv_heads, head_dim,
+                   eps, plus_one, lora_B, lora_t, r);
     else
         fail("qkv_rope_cache (cuda): the cache must be f32 or bf16, got ", dtype_name(kv_dtype));
     check_launch("qkv_rope_cache (cuda)");
@@ -251,7 +262,7 @@ void embedding_at(float* y, const void* table, DType tt, const int32_t* ids, int
     if (n < 0 || dim <= 0 || n > INT32_MAX) fail("embedding (cuda): bad sizes n=", n, " dim=", dim);
     if (n == 0) return;
     if (!y || !table || !ids) fail("embedding (cuda): null device pointer");
-    embedding_at_kernel<<<(unsigned)n, kThreads>>>(y, table, tt, ids, dim, mult);
+    launch_pdl(embedding_at_kernel, dim3((unsigned)n), dim3(kThreads), 0, y, table, tt, ids, dim, mult);
     check_launch("embedding (cuda)");
 }
 
@@ -259,7 +270,7 @@ void argmax(int32_t* ids, const float* x, int64_t n, int64_t dim) {
     if (n < 0 || dim <= 0 || n > INT32_MAX) fail("argmax (cuda): bad sizes n=", n, " dim=", dim);
     if (n == 0) return;
     if (!ids || !x) fail("argmax (cuda): null device pointer");
-    argmax_kernel<<<(unsigned)n, 1024>>>(ids, x, dim);
+    launch_pdl(argmax_kernel, dim3((unsigned)n), dim3(1024), 0, ids, x, dim);
     check_launch("argmax (cuda)");
 }
 

@@ -64,6 +64,25 @@ void* workspace(WorkspaceSlot slot, size_t bytes) {
 
 void synchronize() { CUDA_CHECK(cudaDeviceSynchronize()); }
 
+namespace {
+std::atomic<int> g_pdl{-1};  // -1: not decided yet
+}
+
+bool pdl_enabled() {
+    int v = g_pdl.load(std::memory_order_relaxed);
+    if (v < 0) {
+        const char* e = std::getenv("T2L_PDL");
+        int dev = 0, major = 0;
+        CUDA_CHECK(cudaGetDevice(&dev));
+        CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev));
+        v = major >= 9 && !(e && std::string(e) == "0") ? 1 : 0;
+        g_pdl.store(v, std::memory_order_relaxed);
+    }
+    return v == 1;
+}
+
+void pdl_unsupported() { g_pdl.store(0, std::memory_order_relaxed); }
+
 int sm_count() {
     static const int n = [] {
         int dev = 0, c = 0;
@@ -83,13 +102,26 @@ template <typename W, int N, int R, int U, bool VEC, bool PF = false>
 __global__ void gemv_kernel(float* __restrict__ y, const float* __restrict__ x, const W* __restrict__ w,
                             const float* __restrict__ bias, int64_t in, int64_t out, bool accumulate) {
     constexpr int E = VEC ? Pack16<W>::n : 1;  // weights per chunk
+    pdl_trigger();
     const int lane = threadIdx.x & 31;
     const int64_t warp = ((int64_t)blockIdx.x * blockDim.x + threadIdx.x) >> 5;
     const int64_t row0 = warp * R;
-    if (row0 >= out) return;
     const W* wr[R];
 #pragma unroll
     for (int r = 0; r < R; r++) wr[r] = w + (row0 + r < out ? row0 + r : out - 1) * in;  // clamp: never read past w
+    // Launched early (PDL), the weights this warp reads first are fetched into L2 while the
+    // kernel before still runs; x and y are touched only after pdl_wait().
+    if constexpr (VEC) {
+        const int64_t chunks = in / E;
+        if (row0 < out && (lane & 7) == 0)  // one hint per 128-byte line
+#pragma unroll
+            for (int u = 0; u < U; u++)
+#pragma unroll
+                for (int r = 0; r < R; r++)
+                    if (lane + 32 * u < chunks) prefetch_l2(wr[r] + (lane + 32 * u) * E);
+    }
+    pdl_wait();
+    if (row0 >= out) return;
     float acc[R][N];
 #pragma unroll
     for (int r = 0; r < R; r++)
@@ -174,8 +206,8 @@ void launch_gemv(float* y, const float* x, const void* w, const float* bias, int
                  int threads) {
     const int64_t warps = (out + R - 1) / R;
     const int64_t blocks = (warps * 32 + threads - 1) / threads;
-    gemv_kernel<W, N, R, U, VEC, PF><<<(unsigned)blocks, threads>>>(y, x, static_cast<const W*>(w), bias, in, out,
-                                                                    accumulate);
+    launch_pdl(gemv_kernel<W, N, R, U, VEC, PF>, dim3((unsigned)blocks), dim3(threads), 0, y, x, static_cast<const W*>(w), bias,
+               in, out, accumulate);
 }
 
 template <typename W, int N, int R, int U, bool VEC, bool PF>

@@ -129,6 +129,26 @@ __device__ __forceinline__ double block_sum(double v, double* red) {
     return t;
 }
 
+// ---- programmatic dependent launch (sm_90) -------------------------------------------------
+// A kernel launched with launch_pdl may begin while the kernel before it in the stream is still
+// draining: its blocks take SMs as the earlier ones leave, and can already issue loads of data no
+// kernel writes (weights). Everything else waits at pdl_wait(), which returns once the earlier
+// kernel has finished and its writes are visible. pdl_trigger() tells the hardware the next kernel
+// may launch. So a kernel launched this way must call pdl_wait() before it reads an activation or
+// writes anything. Without sm_90, or when launched normally, both are no-ops.
+__device__ __forceinline__ void pdl_wait() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
+__device__ __forceinline__ void pdl_trigger() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.launch_dependents;" :::);
+#endif
+}
+// A hint that L2 should fetch the 128 bytes around p (no register is written).
+__device__ __forceinline__ void prefetch_l2(const void* p) { asm volatile("prefetch.global.L2 [%0];" ::"l"(p)); }
+
 // ---- host side ---------------------------------------------------------------------------
 
 inline bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }
@@ -153,5 +173,35 @@ void* workspace(WorkspaceSlot slot, size_t bytes);
 
 // Multiprocessors of the current device (read once).
 int sm_count();
+
+// Whether kernels are launched with programmatic dependent launch: compute capability 9.0 or
+// newer, and T2L_PDL is not 0. pdl_unsupported() turns it off for the process (a driver that
+// refuses the attribute).
+bool pdl_enabled();
+void pdl_unsupported();
+
+// kernel<<<grid, block, smem>>>(args...) on the per-thread default stream, with programmatic
+// dependent launch when enabled (the kernel must then follow the pdl_wait() rule above).
+template <typename... Params, typename... Args>
+void launch_pdl(void (*kernel)(Params...), dim3 grid, dim3 block, size_t smem, Args... args) {
+    cudaLaunchConfig_t cfg = {};
+    cfg.gridDim = grid;
+    cfg.blockDim = block;
+    cfg.dynamicSmemBytes = smem;
+    cfg.stream = cudaStreamPerThread;
+    cudaLaunchAttribute attr[1];
+    attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    attr[0].val.programmaticStreamSerializationAllowed = 1;
+    cfg.attrs = attr;
+    cfg.numAttrs = pdl_enabled() ? 1 : 0;
+    cudaError_t err = cudaLaunchKernelEx(&cfg, kernel, static_cast<Params>(args)...);
+    if (err != cudaSuccess && cfg.numAttrs) {  // refused with the attribute: never ask again
+        cudaGetLastError();
+        pdl_unsupported();
+        cfg.numAttrs = 0;
+        err = cudaLaunchKernelEx(&cfg, kernel, static_cast<Params>(args)...);
+    }
+    if (err != cudaSuccess) t2l::fail("kernel launch failed: ", cudaGetErrorString(err));
+}
 
 }  // namespace t2l::cuda
