@@ -100,9 +100,9 @@ namespace {
 // y[r*out + o] = sum_k x[r*in + k] * w[o*in + k] + bias[o] for r < N. One warp: R rows of w.
 template <typename W, int N, int R, int U, bool VEC, bool PF = false>
 __global__ void gemv_kernel(float* __restrict__ y, const float* __restrict__ x, const W* __restrict__ w,
-                            const float* __restrict__ bias, int64_t in, int64_t out, bool accumulate) {
+                            const float* __restrict__ bias, int64_t in, int64_t out, bool accumulate, int pdl_mode) {
     constexpr int E = VEC ? Pack16<W>::n : 1;  // weights per chunk
-    pdl_trigger();
+    if (!(pdl_mode & 2)) pdl_trigger();
     const int lane = threadIdx.x & 31;
     const int64_t warp = ((int64_t)blockIdx.x * blockDim.x + threadIdx.x) >> 5;
     const int64_t row0 = warp * R;
@@ -113,7 +113,7 @@ __global__ void gemv_kernel(float* __restrict__ y, const float* __restrict__ x, 
     // kernel before still runs; x and y are touched only after pdl_wait().
     if constexpr (VEC) {
         const int64_t chunks = in / E;
-        if (row0 < out && (lane & 7) == 0)  // one hint per 128-byte line
+        if ((pdl_mode & 1) && row0 < out && (lane & 7) == 0)  // one hint per 128-byte line
 #pragma unroll
             for (int u = 0; u < U; u++)
 #pragma unroll
@@ -183,6 +183,7 @@ __global__ void gemv_kernel(float* __restrict__ y, const float* __restrict__ x, 
             }
         }
     }
+    if (pdl_mode & 2) pdl_trigger();
 #pragma unroll
     for (int r = 0; r < R; r++)
 #pragma unroll
@@ -202,12 +203,22 @@ struct GemvKernel {
 };
 
 template <typename W, int N, int R, int U, bool VEC, bool PF>
+// Experiment knob T2L_PDL_MODE: bit 0 prefetch the first weights into L2 before waiting, bit 1 let
+// the next kernel launch only after the main loop (default 1).
+int gemv_pdl_mode() {
+    static const int m = [] {
+        const char* e = std::getenv("T2L_PDL_MODE");
+        return e ? std::atoi(e) : 1;
+    }();
+    return m;
+}
+
 void launch_gemv(float* y, const float* x, const void* w, const float* bias, int64_t in, int64_t out, bool accumulate,
                  int threads) {
     const int64_t warps = (out + R - 1) / R;
     const int64_t blocks = (warps * 32 + threads - 1) / threads;
     launch_pdl(gemv_kernel<W, N, R, U, VEC, PF>, dim3((unsigned)blocks), dim3(threads), 0, y, x, static_cast<const W*>(w), bias,
-               in, out, accumulate);
+               in, out, accumulate, gemv_pdl_mode());
 }
 
 template <typename W, int N, int R, int U, bool VEC, bool PF>
