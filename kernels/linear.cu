@@ -202,7 +202,6 @@ struct GemvKernel {
     int64_t (*resident_warps)(int threads) = nullptr;
 };
 
-template <typename W, int N, int R, int U, bool VEC, bool PF>
 // Experiment knob T2L_PDL_MODE: bit 0 prefetch the first weights into L2 before waiting, bit 1 let
 // the next kernel launch only after the main loop (default 1).
 int gemv_pdl_mode() {
@@ -213,6 +212,7 @@ int gemv_pdl_mode() {
     return m;
 }
 
+template <typename W, int N, int R, int U, bool VEC, bool PF>
 void launch_gemv(float* y, const float* x, const void* w, const float* bias, int64_t in, int64_t out, bool accumulate,
                  int threads) {
     const int64_t warps = (out + R - 1) / R;
