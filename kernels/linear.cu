@@ -26,6 +26,9 @@
 //       237 us, 92.3%). The prefetch hint and block sizes 128/256/512 gained nothing.
 //   What is left is a fixed ~4 us a launch (launch gap, ramp-up, drain; k_proj's 8.4 MB take
 //   6.8 us): CUDA graphs, programmatic dependent launch or fused q|k|v and gate|up weights remove it.
+//   (3) programmatic dependent launch, the next kernel released after the main loop: Llama-8B decode
+//       201.9 -> 205.2 tok/s. Released at the start: 197.0; plus an L2 prefetch of the first weight
+//       lines before waiting: 194.5 (the early blocks hold SMs the running kernel still needs).
 //   n = 2..8: every warp re-reads x from L1 per weight row, so R=2 (n <= 4) or R=4 (n > 4):
 //   72%, 59%, 43% of 4.8 TB/s at n = 2, 4, 8 on down_proj.
 // Rows whose length or base is not 16-byte aligned take the same kernel with scalar loads.
@@ -100,27 +103,15 @@ namespace {
 // y[r*out + o] = sum_k x[r*in + k] * w[o*in + k] + bias[o] for r < N. One warp: R rows of w.
 template <typename W, int N, int R, int U, bool VEC, bool PF = false>
 __global__ void gemv_kernel(float* __restrict__ y, const float* __restrict__ x, const W* __restrict__ w,
-                            const float* __restrict__ bias, int64_t in, int64_t out, bool accumulate, int pdl_mode) {
+                            const float* __restrict__ bias, int64_t in, int64_t out, bool accumulate) {
     constexpr int E = VEC ? Pack16<W>::n : 1;  // weights per chunk
-    if (!(pdl_mode & 2)) pdl_trigger();
     const int lane = threadIdx.x & 31;
     const int64_t warp = ((int64_t)blockIdx.x * blockDim.x + threadIdx.x) >> 5;
     const int64_t row0 = warp * R;
     const W* wr[R];
 #pragma unroll
     for (int r = 0; r < R; r++) wr[r] = w + (row0 + r < out ? row0 + r : out - 1) * in;  // clamp: never read past w
-    // Launched early (PDL), the weights this warp reads first are fetched into L2 while the
-    // kernel before still runs; x and y are touched only after pdl_wait().
-    if constexpr (VEC) {
-        const int64_t chunks = in / E;
-        if ((pdl_mode & 1) && row0 < out && (lane & 7) == 0)  // one hint per 128-byte line
-#pragma unroll
-            for (int u = 0; u < U; u++)
-#pragma unroll
-                for (int r = 0; r < R; r++)
-                    if (lane + 32 * u < chunks) prefetch_l2(wr[r] + (lane + 32 * u) * E);
-    }
-    pdl_wait();
+    pdl_wait();  // launched early (PDL): x and y only after the previous kernel is done
     if (row0 >= out) return;
     float acc[R][N];
 #pragma unroll
@@ -183,7 +174,10 @@ __global__ void gemv_kernel(float* __restrict__ y, const float* __restrict__ x, 
             }
         }
     }
-    if (pdl_mode & 2) pdl_trigger();
+    // The next kernel may launch now: its blocks take the SMs this one leaves during the reduction
+    // and stores. (Earlier triggers, and L2 prefetches of the next weights while waiting, measured
+    // slower: their blocks sit on SMs this kernel still needs.)
+    pdl_trigger();
 #pragma unroll
     for (int r = 0; r < R; r++)
 #pragma unroll
@@ -202,23 +196,13 @@ struct GemvKernel {
     int64_t (*resident_warps)(int threads) = nullptr;
 };
 
-// Experiment knob T2L_PDL_MODE: bit 0 prefetch the first weights into L2 before waiting, bit 1 let
-// the next kernel launch only after the main loop (default 1).
-int gemv_pdl_mode() {
-    static const int m = [] {
-        const char* e = std::getenv("T2L_PDL_MODE");
-        return e ? std::atoi(e) : 1;
-    }();
-    return m;
-}
-
 template <typename W, int N, int R, int U, bool VEC, bool PF>
 void launch_gemv(float* y, const float* x, const void* w, const float* bias, int64_t in, int64_t out, bool accumulate,
                  int threads) {
     const int64_t warps = (out + R - 1) / R;
     const int64_t blocks = (warps * 32 + threads - 1) / threads;
     launch_pdl(gemv_kernel<W, N, R, U, VEC, PF>, dim3((unsigned)blocks), dim3(threads), 0, y, x, static_cast<const W*>(w), bias,
-               in, out, accumulate, gemv_pdl_mode());
+               in, out, accumulate);
 }
 
 template <typename W, int N, int R, int U, bool VEC, bool PF>

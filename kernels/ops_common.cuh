@@ -131,11 +131,11 @@ __device__ __forceinline__ double block_sum(double v, double* red) {
 
 // ---- programmatic dependent launch (sm_90) -------------------------------------------------
 // A kernel launched with launch_pdl may begin while the kernel before it in the stream is still
-// draining: its blocks take SMs as the earlier ones leave, and can already issue loads of data no
-// kernel writes (weights). Everything else waits at pdl_wait(), which returns once the earlier
-// kernel has finished and its writes are visible. pdl_trigger() tells the hardware the next kernel
-// may launch. So a kernel launched this way must call pdl_wait() before it reads an activation or
-// writes anything. Without sm_90, or when launched normally, both are no-ops.
+// draining: its blocks take SMs as the earlier ones leave and get through their set-up. At
+// pdl_wait() they wait until the earlier kernel has finished and its writes are visible.
+// pdl_trigger() tells the hardware the next kernel may launch. So a kernel launched this way must
+// call pdl_wait() before it reads an activation or writes anything. Without sm_90, or when
+// launched normally, both are no-ops.
 __device__ __forceinline__ void pdl_wait() {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
     asm volatile("griddepcontrol.wait;" ::: "memory");
@@ -146,8 +146,6 @@ __device__ __forceinline__ void pdl_trigger() {
     asm volatile("griddepcontrol.launch_dependents;" :::);
 #endif
 }
-// A hint that L2 should fetch the 128 bytes around p (no register is written).
-__device__ __forceinline__ void prefetch_l2(const void* p) { asm volatile("prefetch.global.L2 [%0];" ::"l"(p)); }
 
 // ---- host side ---------------------------------------------------------------------------
 
