@@ -6,7 +6,9 @@
 // position in device memory so the whole step can be recorded once as a CUDA graph and
 // replayed with one launch. CPU twins (src/ops/ops_cpu.cpp), same formulas:
 //   add_rms_norm    x += delta; h = x / sqrt(mean(x²) + eps) · (plus_one ? 1 + w : w)
-//   act_mul         y = act(gu[:, :I]) · gu[:, I:]          (act: SiLU or tanh-GELU)
+//   act_mul         y = act(gu[:, :I]) · gu[:, I:]          (act: SiLU, tanh- or erf-GELU; or
+//                   gu[:, :I] · act(gu[:, I:]), gte's up|gate order)
+//   split_qkv_rope  a q|k|v projection (n, 3·h·d) -> q, k, v with RoPE on q and k (the encoder)
 //   qkv_rope_cache  split a q|k|v row; optional per-head RMSNorm of q and k (Gemma 3); RoPE at
 //                   position pos on q and k; q out, k and v into row pos of the caches
 //   embedding_at    y = table[ids] with the ids in device memory
@@ -49,22 +51,24 @@ __global__ void __launch_bounds__(kThreads) add_rms_norm_kernel(float* x, const 
     }
 }
 
-__device__ __forceinline__ float act_fn(float v, bool gelu) {
-    if (gelu) {
+// act: 0 SiLU, 1 tanh-GELU, 2 erf-GELU (the Activation enum).
+__device__ __forceinline__ float act_fn(float v, int act) {
+    if (act == 1) {
         const float c = 0.79788456080286536f;  // sqrt(2/pi)
         return 0.5f * v * (1.0f + tanhf(c * (v + 0.044715f * v * v * v)));
     }
+    if (act == 2) return 0.5f * v * (1.0f + erff(v * 0.70710678118654752f));
     return v / (1.0f + expf(-v));
 }
 
-__global__ void act_mul_kernel(float* y, const float* gu, int64_t n, int64_t inter, bool gelu) {
+__global__ void act_mul_kernel(float* y, const float* gu, int64_t n, int64_t inter, int act, bool act_on_second) {
     pdl_trigger();
     pdl_wait();
     const int64_t total = n * inter;
     for (int64_t e = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; e < total; e += (int64_t)gridDim.x * blockDim.x) {
         const int64_t i = e / inter, j = e % inter;
         const float* row = gu + i * 2 * inter;
-        y[e] = act_fn(row[j], gelu) * row[inter + j];
+        y[e] = act_on_second ? row[j] * act_fn(row[inter + j], act) : act_fn(row[j], act) * row[inter + j];
     }
 }
 
@@ -129,6 +133,33 @@ __global__ void __launch_bounds__(128) qkv_rope_cache_kernel(float* q_out, KV* k
             dst[j] = KV(ra);
             dst[j + half] = KV(rb);
         }
+    }
+}
+
+// One thread per pair (j, j + d/2) of one head of q, k or v in one row: v pairs are copied, q and
+// k pairs rotated (when cos is given).
+__global__ void split_qkv_rope_kernel(float* q, float* k, float* v, const float* qkv, int64_t pairs, int n_heads, int half,
+                                      const float* cos, const float* sin) {
+    pdl_trigger();
+    pdl_wait();
+    for (int64_t p = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; p < pairs; p += (int64_t)gridDim.x * blockDim.x) {
+        const int j = (int)(p % half);
+        const int64_t rest = p / half;            // (i * 3 + part) * n_heads + h
+        const int h = (int)(rest % n_heads);
+        const int64_t ip = rest / n_heads, i = ip / 3;
+        const int part = (int)(ip % 3);           // 0 q, 1 k, 2 v
+        const int64_t w = (int64_t)n_heads * 2 * half;
+        const float* src = qkv + i * 3 * w + part * w + (int64_t)h * 2 * half;
+        float* dst = (part == 0 ? q : part == 1 ? k : v) + i * w + (int64_t)h * 2 * half;
+        float a = src[j], b = src[j + half];
+        if (part < 2 && cos) {
+            const float c = cos[i * half + j], s = sin[i * half + j];
+            const float ra = a * c - b * s, rb = b * c + a * s;
+            a = ra;
+            b = rb;
+        }
+        dst[j] = a;
+        dst[j + half] = b;
     }
 }
 
@@ -228,11 +259,11 @@ void add_rms_norm(float* x, const float* delta, float* h, const void* w, DType w
     check_launch("add_rms_norm (cuda)");
 }
 
-void act_mul(float* y, const float* gu, int64_t n, int64_t inter, bool gelu_tanh) {
+void act_mul(float* y, const float* gu, int64_t n, int64_t inter, int act, bool act_on_second) {
     if (n < 0 || inter <= 0) fail("act_mul (cuda): bad sizes n=", n, " inter=", inter);
     if (n == 0) return;
     if (!y || !gu) fail("act_mul (cuda): null device pointer");
-    launch_pdl(act_mul_kernel, dim3(grid_for(n * inter, kThreads)), dim3(kThreads), 0, y, gu, n, inter, gelu_tanh);
+    launch_pdl(act_mul_kernel, dim3(grid_for(n * inter, kThreads)), dim3(kThreads), 0, y, gu, n, inter, act, act_on_second);
     check_launch("act_mul (cuda)");
 }
 
@@ -256,6 +287,17 @@ void qkv_rope_cache(float* q, void* k_cache, void* v_cache, DType kv_dtype, cons
     else
         fail("qkv_rope_cache (cuda): the cache must be f32 or bf16, got ", dtype_name(kv_dtype));
     check_launch("qkv_rope_cache (cuda)");
+}
+
+void split_qkv_rope(float* q, float* k, float* v, const float* qkv, int64_t n, int n_heads, int head_dim, const float* cos,
+                    const float* sin) {
+    if (n < 0 || n_heads <= 0 || head_dim <= 0 || head_dim % 2) fail("split_qkv_rope (cuda): bad sizes");
+    if (n == 0) return;
+    if (!q || !k || !v || !qkv) fail("split_qkv_rope (cuda): null device pointer");
+    const int64_t pairs = n * 3 * n_heads * (head_dim / 2);
+    launch_pdl(split_qkv_rope_kernel, dim3(grid_for(pairs, kThreads)), dim3(kThreads), 0, q, k, v, qkv, pairs, n_heads,
+               head_dim / 2, cos, sin);
+    check_launch("split_qkv_rope (cuda)");
 }
 
 void embedding_at(float* y, const void* table, DType tt, const int32_t* ids, int64_t n, int64_t dim, float mult) {

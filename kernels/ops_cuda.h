@@ -69,7 +69,9 @@ void attention_at(float* out, const float* q, const void* k, const void* v, DTyp
 void add_rms_norm(float* x, const float* delta, float* h, const void* w, DType wt, int64_t n, int64_t dim, float eps,
                   bool plus_one);
 // y (n, inter) = act(gu[:, :inter]) · gu[:, inter:], gu (n, 2·inter); act: SiLU or tanh-GELU.
-void act_mul(float* y, const float* gu, int64_t n, int64_t inter, bool gelu_tanh);
+void act_mul(float* y, const float* gu, int64_t n, int64_t inter, int act, bool act_on_second);
+void split_qkv_rope(float* q, float* k, float* v, const float* qkv, int64_t n, int n_heads, int head_dim, const float* cos,
+                    const float* sin);
 // One token's q|k|v row (h·d + 2·hk·d): q (h·d) = rope(norm(q)); cache rows *pos get rope(norm(k))
 // and v. cos/sin (capacity, d/2); q_norm/k_norm (d) may be null (no per-head norm).
 // lora_B (h·d + 2·hk·d, r) and lora_t (r) may be null; else qkv += lora_B · lora_t first.

@@ -68,7 +68,7 @@ void report(const std::string& what, double max_abs, double w) {
 
 }  // namespace
 
-TEST_CASE("decode-step ops on CUDA match the CPU: add_rms_norm, act_mul, linear_add, embedding_at, argmax, cast", "[cuda]") {
+TEST_CASE("decode-step ops on CUDA match the CPU: add_rms_norm, act_mul, split_qkv_rope, linear_add, embedding_at, argmax, cast", "[cuda]") {
     NEED_GPU();
     std::mt19937 rng(7001);
     double m = 0, w = 0;
@@ -86,14 +86,33 @@ TEST_CASE("decode-step ops on CUDA match the CPU: add_rms_norm, act_mul, linear_
             CHECK(w <= 1);
         }
     }
-    for (Activation act : {Activation::SiLU, Activation::GeluTanh}) {
-        const Tensor gu = rnd({3, 2 * 1000}, rng, -6, 6);
-        Tensor yc = Tensor::empty({3, 1000}), yg = nan_gpu({3, 1000});
-        act_mul(yc, gu, act);
-        act_mul(yg, gu.to(Device::CUDA), act);
-        w = worst(yg, yc, 1e-6, 4e-6, &m);
-        report(cat("act_mul ", act == Activation::SiLU ? "silu" : "gelu_tanh"), m, w);
-        CHECK(w <= 1);
+    for (Activation act : {Activation::SiLU, Activation::GeluTanh, Activation::GeluErf})
+        for (bool second : {false, true}) {
+            const Tensor gu = rnd({3, 2 * 1000}, rng, -6, 6);
+            Tensor yc = Tensor::empty({3, 1000}), yg = nan_gpu({3, 1000});
+            act_mul(yc, gu, act, second);
+            act_mul(yg, gu.to(Device::CUDA), act, second);
+            w = worst(yg, yc, 1e-6, 4e-6, &m);
+            report(cat("act_mul ", act == Activation::SiLU ? "silu" : act == Activation::GeluTanh ? "gelu_tanh" : "gelu_erf",
+                       second ? " on the second half" : ""), m, w);
+            CHECK(w <= 1);
+        }
+    for (bool with_rope : {true, false}) {  // the encoder's q|k|v split, rotated or not
+        const int heads = 16, d = 64;
+        const int64_t n = 19;
+        const Tensor qkv = rnd({n, 3 * heads * d}, rng, -4, 4), cos = rnd({n, d / 2}, rng), sin = rnd({n, d / 2}, rng);
+        Tensor qc = Tensor::empty({n, heads * d}), kc = Tensor::empty({n, heads * d}), vc = Tensor::empty({n, heads * d});
+        split_qkv_rope(qc, kc, vc, qkv, heads, d, with_rope ? &cos : nullptr, with_rope ? &sin : nullptr);
+        Tensor qg = nan_gpu({n, heads * d}), kg = nan_gpu({n, heads * d}), vg = nan_gpu({n, heads * d});
+        const Tensor cg = cos.to(Device::CUDA), sg = sin.to(Device::CUDA);
+        split_qkv_rope(qg, kg, vg, qkv.to(Device::CUDA), heads, d, with_rope ? &cg : nullptr, with_rope ? &sg : nullptr);
+        double mq = 0, mk = 0;
+        const double wq = worst(qg, qc, 1e-6, 1e-6, &mq), wk = worst(kg, kc, 1e-6, 1e-6, &mk);
+        report(cat("split_qkv_rope n=", n, with_rope ? " with RoPE" : " (copy)"), std::max(mq, mk), std::max(wq, wk));
+        CHECK(wq <= 1);
+        CHECK(wk <= 1);
+        CHECK(worst(vg, vc, 0, 0) == 0);  // v is copied
+        if (!with_rope) CHECK(worst(qg, qc, 0, 0) == 0);
     }
     cuda::set_gemm_split(true);  // cuBLAS with x in two bf16 halves: close to the CPU's f32
     for (int64_t n : {1, 3, 12}) {  // GEMV (accumulate in the epilogue) and cuBLAS (beta = 1)

@@ -98,6 +98,7 @@ TextEncoder::TextEncoder(const T2lFile& file, const std::string& prefix, Device 
         if (cfg_.arch == "new") {
             const Tensor qkv_w = w_.get(p + "attention.qkv_proj.weight", {3 * H, H});  // rows: q | k | v
             const Tensor qkv_b = w_.get(p + "attention.qkv_proj.bias", {3 * H});
+            L.qkv_w = qkv_w, L.qkv_b = qkv_b;
             L.q_w = qkv_w.rows(0, H), L.k_w = qkv_w.rows(H, 2 * H), L.v_w = qkv_w.rows(2 * H, 3 * H);
             L.q_b = qkv_b.rows(0, H), L.k_b = qkv_b.rows(H, 2 * H), L.v_b = qkv_b.rows(2 * H, 3 * H);
             L.o_w = w_.get(p + "attention.o_proj.weight", {H, H});
@@ -105,6 +106,7 @@ TextEncoder::TextEncoder(const T2lFile& file, const std::string& prefix, Device 
             L.attn_ln_w = w_.get(p + "attn_ln.weight", {H});
             L.attn_ln_b = w_.get(p + "attn_ln.bias", {H});
             const Tensor up_gate = w_.get(p + "mlp.up_gate_proj.weight", {2 * I, H});  // rows: up | gate
+            L.up_gate_w = up_gate;
             L.up_w = up_gate.rows(0, I);
             L.gate_w = up_gate.rows(I, 2 * I);
             L.down_w = w_.get(p + "mlp.down_proj.weight", {H, I});
@@ -185,7 +187,10 @@ std::shared_ptr<TextEncoder::Run> TextEncoder::make_run(int64_t n) const {
     run->positions = ints(positions);
     run->x = f32({n, H}), run->t = f32({n, H}), run->q = f32({n, H}), run->k = f32({n, H}), run->v = f32({n, H});
     run->ctx = f32({n, H}), run->attn = f32({n, H}), run->mlp = f32({n, H}), run->up = f32({n, I}), run->gate = f32({n, I});
-    if (cfg_.arch == "new") rope_tables(n, &run->cos, &run->sin);
+    if (cfg_.arch == "new") {
+        rope_tables(n, &run->cos, &run->sin);
+        run->qkv = f32({n, 3 * H}), run->up_gate = f32({n, 2 * I});
+    }
     return run;
 }
 
@@ -209,12 +214,13 @@ void TextEncoder::encode(Run& r, std::vector<Tensor>* layers) const {
     ap.scale = 1.0f / std::sqrt((float)cfg_.head_dim);
     ap.causal = false;  // an encoder sees the whole sequence
     for (const Layer& L : layers_) {
-        linear(r.q, r.x, L.q_w, &L.q_b);
-        linear(r.k, r.x, L.k_w, &L.k_b);
-        linear(r.v, r.x, L.v_w, &L.v_b);
-        if (cfg_.arch == "new") {  // gte: rotary positions on q and k
-            rope_(r.q, cfg_.n_heads, cfg_.head_dim, r.cos, r.sin);
-            rope_(r.k, cfg_.n_heads, cfg_.head_dim, r.cos, r.sin);
+        if (cfg_.arch == "new") {  // gte: one product for q|k|v, then rotary positions on q and k
+            linear(r.qkv, r.x, L.qkv_w, &L.qkv_b);
+            split_qkv_rope(r.q, r.k, r.v, r.qkv, cfg_.n_heads, cfg_.head_dim, &r.cos, &r.sin);
+        } else {
+            linear(r.q, r.x, L.q_w, &L.q_b);
+            linear(r.k, r.x, L.k_w, &L.k_b);
+            linear(r.v, r.x, L.v_w, &L.v_b);
         }
         attention(r.ctx, r.q, r.k, r.v, ap);
         linear(r.attn, r.ctx, L.o_w, &L.o_b);
@@ -222,10 +228,8 @@ void TextEncoder::encode(Run& r, std::vector<Tensor>* layers) const {
         layer_norm(r.x, r.attn, L.attn_ln_w, L.attn_ln_b, cfg_.ln_eps);
 
         if (cfg_.arch == "new") {
-            linear(r.up, r.x, L.up_w);                       // gated: down(gelu(gate) * up)
-            linear(r.gate, r.x, L.gate_w);
-            gelu_erf_(r.gate);
-            mul_(r.gate, r.up);
+            linear(r.up_gate, r.x, L.up_gate_w);             // gated: down(gelu(gate) * up), one product
+            act_mul(r.gate, r.up_gate, Activation::GeluErf, /*act_on_second=*/true);
         } else {
             linear(r.gate, r.x, L.up_w, &L.up_b);            // plain: down(gelu(up))
             gelu_erf_(r.gate);

@@ -77,6 +77,7 @@ private:
         // views of the packed tensors, so both architectures run the same projections.
         Tensor q_w, q_b, k_w, k_b, v_w, v_b, o_w, o_b, attn_ln_w, attn_ln_b;
         Tensor gate_w, up_w, up_b, down_w, down_b, mlp_ln_w, mlp_ln_b;  // gate_w: "new" only (gated MLP)
+        Tensor qkv_w, qkv_b, up_gate_w;  // "new": the packed tensors, each multiplied in one product
     };
     void rope_tables(int64_t n, Tensor* cos, Tensor* sin) const;
     // One sequence length's activations (and, on CUDA, its recorded graph): forward() keeps one
@@ -84,6 +85,7 @@ private:
     struct Run {
         Tensor ids, zeros, positions;  // int32 (n) on the device
         Tensor x, t, q, k, v, ctx, attn, mlp, up, gate, cos, sin;
+        Tensor qkv, up_gate;  // "new": the packed products (n, 3H) and (n, 2I)
         std::shared_ptr<void> graph;
         bool eager = false;            // recording failed: op by op
     };

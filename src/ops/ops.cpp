@@ -231,15 +231,37 @@ void add_rms_norm(Tensor& x, const Tensor* delta, Tensor& h, const Tensor& weigh
     else cpu::add_rms_norm(x.f32(), d, h.f32(), weight.data, weight.dtype, n, dim, eps, plus_one);
 }
 
-void act_mul(Tensor& y, const Tensor& gu, Activation act) {
+void act_mul(Tensor& y, const Tensor& gu, Activation act, bool act_on_second) {
     const Device dev = device_of("act_mul", {&y, &gu});
     need_f32(y, "act_mul");
     need_f32(gu, "act_mul");
     const int64_t inter = y.dim(-1), n = y.numel() / (inter ? inter : 1);
     need(gu.dim(-1) == 2 * inter && gu.numel() == 2 * y.numel(), "act_mul", cat("gu ", gu.describe(), " is not (n, 2 * ", inter, ")"));
-    const bool gelu = act == Activation::GeluTanh;
-    if (dev == Device::CUDA) cuda::act_mul(dptr(y), dptr(gu), n, inter, gelu);
-    else cpu::act_mul(y.f32(), gu.f32(), n, inter, gelu);
+    const int a = (int)act;
+    if (dev == Device::CUDA) cuda::act_mul(dptr(y), dptr(gu), n, inter, a, act_on_second);
+    else cpu::act_mul(y.f32(), gu.f32(), n, inter, a, act_on_second);
+}
+
+void split_qkv_rope(Tensor& q, Tensor& k, Tensor& v, const Tensor& qkv, int n_heads, int head_dim, const Tensor* cos,
+                    const Tensor* sin) {
+    const Device dev = device_of("split_qkv_rope", {&q, &k, &v, &qkv});
+    for (const Tensor* t : {(const Tensor*)&q, (const Tensor*)&k, (const Tensor*)&v, &qkv}) need_f32(*t, "split_qkv_rope");
+    need(!cos == !sin, "split_qkv_rope", "cos and sin come together");
+    const int64_t w = (int64_t)n_heads * head_dim, n = q.numel() / (w ? w : 1);
+    need(head_dim > 0 && head_dim % 2 == 0, "split_qkv_rope", "head_dim must be even");
+    need(q.dim(-1) == w && k.numel() == q.numel() && v.numel() == q.numel() && qkv.numel() == 3 * q.numel() && qkv.dim(-1) == 3 * w,
+         "split_qkv_rope", cat("qkv ", qkv.describe(), " is not (n, 3 * ", w, ") for q ", q.describe()));
+    if (cos) {
+        need(cos->device == dev && sin->device == dev, "split_qkv_rope", "cos/sin on another device");
+        need_f32(*cos, "split_qkv_rope");
+        need_f32(*sin, "split_qkv_rope");
+        need(cos->numel() == n * head_dim / 2 && sin->numel() == cos->numel(), "split_qkv_rope", "cos/sin must be (n, head_dim/2)");
+    }
+    const float* c = cos ? dptr(*cos) : nullptr;
+    const float* s = sin ? dptr(*sin) : nullptr;
+    if (dev == Device::CUDA) cuda::split_qkv_rope(dptr(q), dptr(k), dptr(v), dptr(qkv), n, n_heads, head_dim, c, s);
+    else cpu::split_qkv_rope(q.f32(), k.f32(), v.f32(), qkv.f32(), n, n_heads, head_dim, cos ? cos->f32() : nullptr,
+                             sin ? sin->f32() : nullptr);
 }
 
 void qkv_rope_cache(Tensor& q, Tensor& k_cache, Tensor& v_cache, const Tensor& qkv, const Tensor& cos,

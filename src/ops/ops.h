@@ -64,9 +64,16 @@ void attention(Tensor& out, const Tensor& q, const Tensor& k, const Tensor& v, c
 // x += delta (when given), then h = rms_norm(x): the residual add and the next norm in one pass.
 void add_rms_norm(Tensor& x, const Tensor* delta, Tensor& h, const Tensor& weight, float eps, bool plus_one);
 
-enum class Activation { SiLU, GeluTanh };
-// y (n, I) = act(gu[:, :I]) · gu[:, I:] for the fused gate|up output gu (n, 2I).
-void act_mul(Tensor& y, const Tensor& gu, Activation act);
+enum class Activation { SiLU, GeluTanh, GeluErf };
+// y (n, I) = act(gu[:, :I]) · gu[:, I:] for the fused gate|up output gu (n, 2I); with
+// act_on_second, y = gu[:, :I] · act(gu[:, I:]) (gte's up|gate order).
+void act_mul(Tensor& y, const Tensor& gu, Activation act, bool act_on_second = false);
+
+// A fused q|k|v projection (n, 3·h·d) -> q, k, v (n, h·d), with RoPE (the rope_ rule, row i of
+// cos/sin) applied to q and k when cos and sin are given: one pass instead of three copies and
+// two rotations.
+void split_qkv_rope(Tensor& q, Tensor& k, Tensor& v, const Tensor& qkv, int n_heads, int head_dim, const Tensor* cos,
+                    const Tensor* sin);
 
 // One token's fused projection row qkv (1, h·d + 2·hk·d) -> q (1, h·d) and the caches' row *pos:
 // q and k get the per-head RMSNorm (when q_norm/k_norm are given, Gemma 3) and RoPE with row

@@ -254,13 +254,30 @@ void add_rms_norm(float* x, const float* delta, float* h, const void* w, DType w
     rms_norm(h, x, w, wt, n, dim, eps, plus_one);
 }
 
-void act_mul(float* y, const float* gu, int64_t n, int64_t inter, bool gelu) {
+void act_mul(float* y, const float* gu, int64_t n, int64_t inter, int act, bool act_on_second) {
     for (int64_t i = 0; i < n; i++) {
         float* yi = y + i * inter;
-        std::memcpy(yi, gu + i * 2 * inter, (size_t)inter * 4);
-        if (gelu) gelu_tanh(yi, inter);
+        const float* first = gu + i * 2 * inter;
+        const float* second = first + inter;
+        std::memcpy(yi, act_on_second ? second : first, (size_t)inter * 4);
+        if (act == 1) gelu_tanh(yi, inter);
+        else if (act == 2) gelu_erf(yi, inter);
         else silu(yi, inter);
-        mul(yi, gu + i * 2 * inter + inter, inter);
+        mul(yi, act_on_second ? first : second, inter);
+    }
+}
+
+void split_qkv_rope(float* q, float* k, float* v, const float* qkv, int64_t n, int n_heads, int head_dim, const float* cos,
+                    const float* sin) {
+    const int64_t w = (int64_t)n_heads * head_dim;
+    for (int64_t i = 0; i < n; i++) {
+        std::memcpy(q + i * w, qkv + i * 3 * w, (size_t)w * 4);
+        std::memcpy(k + i * w, qkv + i * 3 * w + w, (size_t)w * 4);
+        std::memcpy(v + i * w, qkv + i * 3 * w + 2 * w, (size_t)w * 4);
+    }
+    if (cos) {
+        rope(q, n, n_heads, head_dim, cos, sin);
+        rope(k, n, n_heads, head_dim, cos, sin);
     }
 }
 

@@ -29,7 +29,10 @@ void attention(float* out, const float* q, const float* k, const float* v, int64
 
 void add_rms_norm(float* x, const float* delta, float* h, const void* w, DType wt, int64_t n, int64_t dim, float eps,
                   bool plus_one);
-void act_mul(float* y, const float* gu, int64_t n, int64_t inter, bool gelu_tanh);
+// act: 0 SiLU, 1 GeluTanh, 2 GeluErf (ops.h Activation); act_on_second: y = gu[:, :I] · act(gu[:, I:]).
+void act_mul(float* y, const float* gu, int64_t n, int64_t inter, int act, bool act_on_second);
+void split_qkv_rope(float* q, float* k, float* v, const float* qkv, int64_t n, int n_heads, int head_dim, const float* cos,
+                    const float* sin);
 void qkv_rope_cache(float* q, float* k_cache, float* v_cache, const float* qkv, const float* cos, const float* sin,
                     int64_t pos, const void* q_norm, const void* k_norm, DType norm_dtype, int n_heads, int n_kv_heads,
                     int head_dim, float eps, bool plus_one, const float* lora_B, const float* lora_t, int64_t r);
