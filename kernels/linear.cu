@@ -100,19 +100,19 @@ namespace {
 
 // ---- GEMV (n <= 8) --------------------------------------------------------------------------
 
-// y[r*out + o] = sum_k x[r*in + k] * w[o*in + k] + bias[o] for r < N. One warp: R rows of w.
+// y[r*out + o] = sum_k x[r*in + k] * w[o*in + k] + bias[o] for r < N: what warp `warp` of the grid
+// computes, R rows of w. The caller has waited for x (pdl_wait).
 template <typename W, int N, int R, int U, bool VEC, bool PF = false>
-__global__ void gemv_kernel(float* __restrict__ y, const float* __restrict__ x, const W* __restrict__ w,
-                            const float* __restrict__ bias, int64_t in, int64_t out, bool accumulate) {
+__device__ __forceinline__ void gemv_warp(float* __restrict__ y, const float* __restrict__ x, const W* __restrict__ w,
+                                          const float* __restrict__ bias, int64_t in, int64_t out, bool accumulate,
+                                          int64_t warp) {
     constexpr int E = VEC ? Pack16<W>::n : 1;  // weights per chunk
     const int lane = threadIdx.x & 31;
-    const int64_t warp = ((int64_t)blockIdx.x * blockDim.x + threadIdx.x) >> 5;
     const int64_t row0 = warp * R;
+    if (row0 >= out) return;
     const W* wr[R];
 #pragma unroll
     for (int r = 0; r < R; r++) wr[r] = w + (row0 + r < out ? row0 + r : out - 1) * in;  // clamp: never read past w
-    pdl_wait();  // launched early (PDL): x and y only after the previous kernel is done
-    if (row0 >= out) return;
     float acc[R][N];
 #pragma unroll
     for (int r = 0; r < R; r++)
@@ -188,6 +188,26 @@ __global__ void gemv_kernel(float* __restrict__ y, const float* __restrict__ x, 
                 *dst = s + (bias ? bias[row0 + r] : 0.0f) + (accumulate ? *dst : 0.0f);
             }
         }
+}
+
+template <typename W, int N, int R, int U, bool VEC, bool PF = false>
+__global__ void gemv_kernel(float* __restrict__ y, const float* __restrict__ x, const W* __restrict__ w,
+                            const float* __restrict__ bias, int64_t in, int64_t out, bool accumulate) {
+    pdl_wait();  // launched early (PDL): x and y only after the previous kernel is done
+    gemv_warp<W, N, R, U, VEC, PF>(y, x, w, bias, in, out, accumulate, ((int64_t)blockIdx.x * blockDim.x + threadIdx.x) >> 5);
+}
+
+// Two products of one row x in one launch: y = x wᵀ (the first warps1 warps, R rows each) and
+// y2 = x w2ᵀ with f32 w2 (a warp per row after them). The decode step multiplies an unmerged
+// LoRA's A with the projection's input this way: no launch of its own.
+template <typename W, int R, int U>
+__global__ void gemv_pair_kernel(float* __restrict__ y, const float* __restrict__ x, const W* __restrict__ w, int64_t in,
+                                 int64_t out, float* __restrict__ y2, const float* __restrict__ w2, int64_t out2,
+                                 int64_t warps1) {
+    pdl_wait();
+    const int64_t warp = ((int64_t)blockIdx.x * blockDim.x + threadIdx.x) >> 5;
+    if (warp < warps1) gemv_warp<W, 1, R, U, true>(y, x, w, nullptr, in, out, false, warp);
+    else gemv_warp<float, 1, 1, 4, true>(y2, x, w2, nullptr, in, out2, false, warp - warps1);
 }
 
 // A GEMV instantiation: how to launch it, and how many of its warps the whole GPU holds at once.
@@ -434,6 +454,37 @@ void linear_gemv(float* y, const float* x, const void* w, DType wt, const void* 
     const float* b = bias_f32(bias, bt, out);
     k.launch(y, x, w, b, in, out, accumulate, cfg.threads);
     check_launch("linear (cuda GEMV)");
+}
+
+namespace {
+template <typename W>
+void launch_pair(float* y, const float* x, const void* w, int64_t in, int64_t out, float* y2, const float* w2, int64_t out2,
+                 bool large) {
+    constexpr int threads = 256;
+    const int64_t warps1 = large ? (out + kN1LargeR - 1) / kN1LargeR : out, warps = warps1 + out2;
+    const dim3 grid((unsigned)((warps * 32 + threads - 1) / threads));
+    if (large)
+        launch_pdl(gemv_pair_kernel<W, kN1LargeR, kN1LargeU>, grid, dim3(threads), 0, y, x, static_cast<const W*>(w), in, out,
+                   y2, w2, out2, warps1);
+    else
+        launch_pdl(gemv_pair_kernel<W, kN1SmallR, kN1SmallU>, grid, dim3(threads), 0, y, x, static_cast<const W*>(w), in, out,
+                   y2, w2, out2, warps1);
+}
+}  // namespace
+
+bool linear_pair(float* y, const float* x, const void* w, DType wt, int64_t in, int64_t out, float* y2, const float* w2,
+                 int64_t out2) {
+    check_common(y, x, w, wt, nullptr, DType::F32, 1, in, out);
+    check_common(y2, x, w2, DType::F32, nullptr, DType::F32, 1, in, out2);
+    const bool vec = in % 8 == 0 && aligned16(w) && aligned16(w2) && aligned16(x);
+    if (!vec) return false;  // the caller makes two launches
+    // The main product's shape as linear_gemv would run it (one wave of a warp per row, or 4 rows).
+    const bool large = gemv_default_config(1, out, wt).rows_per_warp == kN1LargeR;
+    if (wt == DType::BF16) launch_pair<__nv_bfloat16>(y, x, w, in, out, y2, w2, out2, large);
+    else if (wt == DType::F16) launch_pair<__half>(y, x, w, in, out, y2, w2, out2, large);
+    else launch_pair<float>(y, x, w, in, out, y2, w2, out2, large);
+    check_launch("linear_pair (cuda)");
+    return true;
 }
 
 void linear_gemm(float* y, const float* x, const void* w, DType wt, const void* bias, DType bt, int64_t n,

@@ -117,6 +117,11 @@ struct GemvConfig {
     bool l2_prefetch = false;  // the weight loads ask L2 for 256-byte blocks (.L2::256B)
 };
 GemvConfig gemv_default_config(int64_t n, int64_t out, DType wt);
+// One row x times two weights in one launch: y (out) = x wᵀ and y2 (out2) = x w2ᵀ, w2 in f32 (an
+// unmerged LoRA's A beside its projection). False, with nothing launched, when the rows are not
+// 16-byte aligned: the caller then makes two linear() calls.
+bool linear_pair(float* y, const float* x, const void* w, DType wt, int64_t in, int64_t out, float* y2, const float* w2,
+                 int64_t out2);
 // The GEMV alone (n <= 8), with an explicit configuration.
 void linear_gemv(float* y, const float* x, const void* w, DType wt, const void* bias, DType bt, int64_t n,
                  int64_t in, int64_t out, const GemvConfig& cfg, bool accumulate = false);

@@ -65,6 +65,10 @@ void attention_at(float*, const float*, const void*, const void*, DType, const i
 }
 void add_rms_norm(float*, const float*, float*, const void*, DType, int64_t, int64_t, float, bool) { no_cuda("add_rms_norm"); }
 void act_mul(float*, const float*, int64_t, int64_t, int, bool) { no_cuda("act_mul"); }
+bool linear_pair(float*, const float*, const void*, DType, int64_t, int64_t, float*, const float*, int64_t) {
+    no_cuda("linear_pair");
+    return false;
+}
 void split_qkv_rope(float*, float*, float*, const float*, int64_t, int, int, const float*, const float*) { no_cuda("split_qkv_rope"); }
 void qkv_rope_cache(float*, void*, void*, DType, const float*, const float*, const float*, const int32_t*, const void*,
                     const void*, DType, int, int, int, float, bool, const float*, const float*, int64_t) {

@@ -68,7 +68,7 @@ void report(const std::string& what, double max_abs, double w) {
 
 }  // namespace
 
-TEST_CASE("decode-step ops on CUDA match the CPU: add_rms_norm, act_mul, split_qkv_rope, linear_add, embedding_at, argmax, cast", "[cuda]") {
+TEST_CASE("decode-step ops on CUDA match the CPU: add_rms_norm, act_mul, split_qkv_rope, linear_add, linear_pair, embedding_at, argmax, cast", "[cuda]") {
     NEED_GPU();
     std::mt19937 rng(7001);
     double m = 0, w = 0;
@@ -126,6 +126,19 @@ TEST_CASE("decode-step ops on CUDA match the CPU: add_rms_norm, act_mul, split_q
         CHECK(w <= 1);
     }
     cuda::set_gemm_split(false);
+    // One launch for a projection and an unmerged LoRA's A: both rows exact f32 sums of x times the
+    // stored weights, as two linear() calls on the CPU. 6144 rows: a warp per row; 28672: 4 rows.
+    for (int64_t out : {6144, 28672}) {
+        const Tensor x = rnd({1, 1024}, rng), wt = rnd({out, 1024}, rng, -1, 1, DType::BF16), a = rnd({16, 1024}, rng);
+        Tensor yc = Tensor::empty({1, out}), tc = Tensor::empty({1, 16});
+        linear_pair(yc, x, wt, tc, a);
+        Tensor yg = nan_gpu({1, out}), tg = nan_gpu({1, 16});
+        linear_pair(yg, x.to(Device::CUDA), wt.to(Device::CUDA), tg, a.to(Device::CUDA));
+        double mt = 0;
+        w = std::max(worst(yg, yc, 1e-4, 1e-5, &m), worst(tg, tc, 1e-4, 1e-5, &mt));
+        report(cat("linear_pair bf16 (", out, ", 1024) + f32 (16, 1024)"), std::max(m, mt), w);
+        CHECK(w <= 1);
+    }
     {
         const Tensor table = rnd({500, 96}, rng, -1, 1, DType::BF16);
         const Tensor ids = int_tensor({3, 499, 0}, Device::CPU);

@@ -480,6 +480,14 @@ void Decoder::step_project(StepState& st, Tensor& y, const Tensor& x, int l, Gro
                         : g == kQKV && L.qkv.data ? &L.qkv
                         : g == kGateUp && L.gate_up.data ? &L.gate_up
                         : g == kO ? &L.o : g == kDown ? &L.down : nullptr;
+    const StepLora& lr = step_lora_[(size_t)l][(size_t)g];
+    Tensor lora_t;
+    if (lr.A.data) lora_t = st.lora_t.reshape({st.lora_t.numel()}).rows(0, lr.A.dim(0)).reshape({1, lr.A.dim(0)});
+    if (whole && lr.A.data && !ggml_numerics_) {  // the LoRA's shrink rides along in the same launch
+        linear_pair(y, x, *whole, lora_t, lr.A);
+        if (expand) linear_add(y, lora_t, lr.B);  // else the caller fuses y += B t into its next op
+        return;
+    }
     if (whole) {
         matmul(y, x, *whole);
     } else {  // unstacked (CPU): the group's projections into consecutive slices of the one row
@@ -505,11 +513,9 @@ void Decoder::step_project(StepState& st, Tensor& y, const Tensor& x, int l, Gro
             off += w->dim(0);
         }
     }
-    const StepLora& lr = step_lora_[(size_t)l][(size_t)g];
     if (lr.A.data) {
-        Tensor t = st.lora_t.reshape({st.lora_t.numel()}).rows(0, lr.A.dim(0)).reshape({1, lr.A.dim(0)});
-        linear(t, x, lr.A);
-        if (expand) linear_add(y, t, lr.B);  // else the caller fuses y += B t into its next op
+        linear(lora_t, x, lr.A);
+        if (expand) linear_add(y, lora_t, lr.B);  // else the caller fuses y += B t into its next op
     }
 }
 

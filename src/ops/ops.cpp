@@ -54,6 +54,19 @@ void linear(Tensor& y, const Tensor& x, const Tensor& w, const Tensor* bias) {
     else cpu::linear(y.f32(), x.f32(), w.data, w.dtype, b, bt, n, in, out);
 }
 
+void linear_pair(Tensor& y, const Tensor& x, const Tensor& w, Tensor& y2, const Tensor& w2) {
+    const Device dev = device_of("linear_pair", {&y, &x, &w, &y2, &w2});
+    const int64_t in = w.dim(-1);
+    const bool one_launch = dev == Device::CUDA && x.numel() == in && w.rank() == 2 && w2.rank() == 2 && w2.dtype == DType::F32 &&
+                            w2.dim(1) == in && y.numel() == w.dim(0) && y2.numel() == w2.dim(0) && x.dtype == DType::F32 &&
+                            y.dtype == DType::F32 && y2.dtype == DType::F32 && (w.dtype == DType::BF16 || w.dtype == DType::F16 || w.dtype == DType::F32) &&
+                            y.data != x.data && y2.data != x.data &&
+                            cuda::linear_pair(dptr(y), dptr(x), w.data, w.dtype, in, w.dim(0), dptr(y2), dptr(w2), w2.dim(0));
+    if (one_launch) return;
+    linear(y, x, w);
+    linear(y2, x, w2);
+}
+
 void linear_add(Tensor& y, const Tensor& x, const Tensor& w) {
     const Device dev = device_of("linear_add", {&y, &x, &w});
     need_f32(y, "linear_add");

@@ -61,6 +61,10 @@ void attention(Tensor& out, const Tensor& q, const Tensor& k, const Tensor& v, c
 // Fused ops whose token ids and positions live in int32 tensors on the tensors' device, so a
 // recorded CUDA graph replays the step with nothing sent from the host.
 
+// y = x wᵀ and y2 = x w2ᵀ for one row x (f32 w2): on CUDA one launch for both (an unmerged LoRA's
+// A beside the projection it adapts); elsewhere, or for unaligned rows, two linear() calls.
+void linear_pair(Tensor& y, const Tensor& x, const Tensor& w, Tensor& y2, const Tensor& w2);
+
 // x += delta (when given), then h = rms_norm(x): the residual add and the next norm in one pass.
 void add_rms_norm(Tensor& x, const Tensor* delta, Tensor& h, const Tensor& weight, float eps, bool plus_one);
 
