@@ -173,3 +173,19 @@ TEST_CASE("yaml: a config file over 16 MB is refused before parsing", "[io][yaml
     CHECK(error_of([&] { yaml::parse(big, "big.yaml"); }).find("more than a config file") != std::string::npos);
     CHECK(error_of([&] { yaml::parse(big.substr(0, 1000) + "\na: 1\n", "small.yaml"); }).empty());
 }
+
+TEST_CASE("files read whole (configs, tokenizers) are refused over 256 MiB before they are copied", "[io][fuzz]") {
+    t2l_test::ScratchDir dir;
+    const std::string path = dir.file("config.json");
+    {  // a sparse 300 MiB file: no disk blocks, but a size no config has
+        FILE* f = std::fopen(path.c_str(), "wb");
+        REQUIRE(f);
+        REQUIRE(std::fseek(f, (300l << 20) - 1, SEEK_SET) == 0);
+        REQUIRE(std::fputc('}', f) == '}');
+        std::fclose(f);
+    }
+    const std::string err = error_of([&] { read_file(path); });
+    std::printf("  read_file of a 300 MiB config: %s\n", err.c_str());
+    CHECK(err.find("may have at most 268435456") != std::string::npos);
+    CHECK(read_file(path, 400ull << 20).size() == (300ull << 20));  // a caller may allow more
+}

@@ -84,8 +84,10 @@ MappedFile& MappedFile::operator=(MappedFile&& o) noexcept {
     return *this;
 }
 
-std::string read_file(const std::string& path) {
+std::string read_file(const std::string& path, uint64_t max_bytes) {
     MappedFile f(path);
+    if (f.size() > max_bytes)
+        fail(path, ": ", f.size(), " bytes; a file read whole (config, tokenizer, YAML) may have at most ", max_bytes);
     return std::string((const char*)f.data(), (size_t)f.size());
 }
 

@@ -35,8 +35,11 @@ private:
     bool owned_ = false;  // data_ is a heap copy (from_bytes), not a map
 };
 
-// Read a whole (small) file; throws Error naming the path on failure.
-std::string read_file(const std::string& path);
+// Read a whole (small) file: configs, tokenizer.json, YAML. Throws Error naming the path on
+// failure, or when the file is over max_bytes (a file read whole is held in memory twice while
+// it is parsed; the largest real tokenizer.json files are ~35 MB).
+constexpr uint64_t kMaxReadFileBytes = 256ull << 20;
+std::string read_file(const std::string& path, uint64_t max_bytes = kMaxReadFileBytes);
 bool file_exists(const std::string& path);
 bool is_directory(const std::string& path);
 std::string join_path(const std::string& dir, const std::string& name);
