@@ -29,6 +29,9 @@
 //   (3) programmatic dependent launch, the next kernel released after the main loop: Llama-8B decode
 //       201.9 -> 205.2 tok/s. Released at the start: 197.0; plus an L2 prefetch of the first weight
 //       lines before waiting: 194.5 (the early blocks hold SMs the running kernel still needs).
+//   Tried and dropped: the GEMV widened to 9..32 rows of x for f32 weights (the encoder's ~20
+//   tokens) in place of cuBLAS's split-K pair: the gte-large encoder went from 2.55 to 7.55 ms
+//   (every row of x re-read from L1 per weight chunk, 2 x 32 accumulators per lane).
 //   n = 2..8: every warp re-reads x from L1 per weight row, so R=2 (n <= 4) or R=4 (n > 4):
 //   72%, 59%, 43% of 4.8 TB/s at n = 2, 4, 8 on down_proj.
 // Rows whose length or base is not 16-byte aligned take the same kernel with scalar loads.
