@@ -80,9 +80,15 @@ void generate(const Decoder& model, KVCache& cache, const Tokenizer& tok, Sample
     g->prompt_len += (int64_t)prompt.size();
     StreamDecoder stream(tok, /*skip_special_tokens=*/true);
     auto t1 = clock::now();
+    // Greedy decoding takes each next token's argmax on the model's device (step_greedy): only the
+    // token id comes back, not the vocabulary's logits.
+    int32_t argmax_next = -1;
     for (int64_t i = 0; i < max_new; i++) {
-        std::vector<float> row(logits.f32(), logits.f32() + V);
-        const int32_t next = sampler.sample(row.data(), V, history);
+        int32_t next = argmax_next;
+        if (next < 0) {
+            std::vector<float> row(logits.f32(), logits.f32() + V);
+            next = sampler.sample(row.data(), V, history);
+        }
         const auto& eos = model.config().eos_ids;
         if (std::find(eos.begin(), eos.end(), next) != eos.end() || next == tok.eos_id()) break;
         history.push_back(next);
@@ -90,7 +96,8 @@ void generate(const Decoder& model, KVCache& cache, const Tokenizer& tok, Sample
         std::fputs(stream.step(next).c_str(), stdout);
         std::fflush(stdout);
         if (cache.length >= cache.capacity) break;
-        logits = model.forward({next}, cache);
+        if (sampler.greedy()) argmax_next = model.step_greedy(next, cache);
+        else logits = model.forward({next}, cache);
     }
     std::fputs(stream.finish().c_str(), stdout);
     std::fflush(stdout);

@@ -22,6 +22,8 @@ public:
     explicit Sampler(const SamplerParams& p);
     // logits (vocab) are modified in place by the penalty and temperature.
     int32_t sample(float* logits, int64_t vocab, const std::vector<int32_t>& history);
+    // Plain argmax (no temperature, no penalty): the caller may take the argmax on the device.
+    bool greedy() const { return p_.temperature <= 0.0f && p_.repetition_penalty == 1.0f; }
 
 private:
     double uniform();  // [0, 1)
