@@ -105,15 +105,20 @@ bool interrupt_convert(const std::string& src, const std::string& out, int sig, 
     return true;
 }
 
+// The output a later conversion must leave alone: the small LLaMA fixture converted to `out`.
+std::string convert_previous_output(const std::string& out) {
+    std::string log;
+    REQUIRE(t2l_test::run_binary("t2l-convert", fixture("llama/base") + " -o " + out + " -q", &log) == 0);
+    return read_bytes(out);
+}
+
 }  // namespace
 
 TEST_CASE("a conversion killed midway leaves the previous output intact", "[io][cli]") {
     if (!t2l_test::path_exists(bin_path("t2l-convert"))) T2L_SKIP("t2l-convert is not built in T2L_BIN_DIR");
     ScratchDir dir;
     const std::string out = dir.file("model.t2l");
-    std::string log;
-    REQUIRE(t2l_test::run_binary("t2l-convert", fixture("llama/base") + " -o " + out + " -q", &log) == 0);
-    const std::string before = read_bytes(out);
+    const std::string before = convert_previous_output(out);
     REQUIRE(before.size() > 1000);
 
     const std::string big = dir.file("big");
@@ -146,9 +151,7 @@ TEST_CASE("a failing conversion leaves the previous output intact", "[io][cli]")
     if (!t2l_test::path_exists(bin_path("t2l-convert"))) T2L_SKIP("t2l-convert is not built in T2L_BIN_DIR");
     ScratchDir dir;
     const std::string out = dir.file("model.t2l");
-    std::string log;
-    REQUIRE(t2l_test::run_binary("t2l-convert", fixture("llama/base") + " -o " + out + " -q", &log) == 0);
-    const std::string before = read_bytes(out);
+    const std::string before = convert_previous_output(out);
 
     // A model whose safetensors file is cut short: the converter refuses it after starting.
     const std::string bad = dir.file("bad");
@@ -156,6 +159,7 @@ TEST_CASE("a failing conversion leaves the previous output intact", "[io][cli]")
     write_big_llama(bad, 2);
     const std::string st = read_bytes(bad + "/model.safetensors");
     write_bytes(bad + "/model.safetensors", st.substr(0, st.size() - 100));
+    std::string log;
     CHECK(t2l_test::run_binary("t2l-convert", bad + " -o " + out + " -q", &log) != 0);
     CHECK(read_bytes(out) == before);
     CHECK(log.find("model.safetensors") != std::string::npos);

@@ -43,15 +43,7 @@ std::vector<std::string> files_in(const std::string& dir) {
     return out;
 }
 
-// "" when fn returns, the message when it throws t2l::Error; any other exception fails the test.
-std::string error_of(const std::function<void()>& fn) {
-    try {
-        fn();
-    } catch (const Error& e) {
-        return e.what();
-    }
-    return "";
-}
+using t2l_test::error_of;
 
 MappedFile bytes_of(const std::string& name, const std::string& s) { return MappedFile::from_bytes(name, s.data(), s.size()); }
 

@@ -33,14 +33,7 @@ using t2l_test::ScratchDir;
 
 namespace {
 
-std::string error_of(const std::function<void()>& fn) {
-    try {
-        fn();
-    } catch (const Error& e) {
-        return e.what();
-    }
-    return "";
-}
+using t2l_test::error_of;
 
 std::string ids_text(const std::vector<int32_t>& ids, size_t max = 24) {
     std::string s = "[";

@@ -1,6 +1,8 @@
 // test_util.cpp — see test_util.h.
 #include "test_util.h"
 
+#include "common.h"
+
 #include <fstream>
 #include <sstream>
 #include <sys/stat.h>
@@ -54,6 +56,15 @@ std::string read_bytes(const std::string& path) {
 bool path_exists(const std::string& path) {
     struct stat st;
     return ::stat(path.c_str(), &st) == 0;
+}
+
+std::string error_of(const std::function<void()>& fn) {
+    try {
+        fn();
+    } catch (const t2l::Error& e) {
+        return e.what();
+    }
+    return "";
 }
 
 }  // namespace t2l_test

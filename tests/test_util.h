@@ -6,6 +6,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <string>
 
 namespace t2l_test {
@@ -41,5 +42,8 @@ int run_binary(const std::string& binary, const std::string& args, std::string* 
 void write_bytes(const std::string& path, const std::string& bytes);
 std::string read_bytes(const std::string& path);
 bool path_exists(const std::string& path);
+
+// "" when fn returns, the message when it throws t2l::Error; any other exception propagates.
+std::string error_of(const std::function<void()>& fn);
 
 }  // namespace t2l_test

@@ -32,18 +32,27 @@ Device device_of(const char* op, std::initializer_list<const Tensor*> ts) {
     return first->device;
 }
 float* dptr(const Tensor& t) { return static_cast<float*>(t.data); }  // f32 data on either device
+
+// The checks every y = x wᵀ op makes: f32 y and x, a float (out, in) w, y (n, out) not aliasing x.
+struct LinearShape {
+    int64_t n, in, out;
+};
+LinearShape check_linear(const char* op, const Tensor& y, const Tensor& x, const Tensor& w) {
+    need_f32(y, op);
+    need_f32(x, op);
+    need_float(w, op);
+    need(w.rank() == 2 && x.rank() >= 1, op, "w must be (out, in)");
+    const int64_t in = w.dim(1), out = w.dim(0), n = x.numel() / (in ? in : 1);
+    need(x.dim(-1) == in, op, cat("x ", x.describe(), " does not match w ", w.describe()));
+    need(y.numel() == n * out && y.dim(-1) == out, op, cat("y ", y.describe(), " should have ", n, " rows of ", out));
+    need(y.data != x.data, op, "y must not alias x");
+    return {n, in, out};
+}
 }  // namespace
 
 void linear(Tensor& y, const Tensor& x, const Tensor& w, const Tensor* bias) {
     const Device dev = bias ? device_of("linear", {&y, &x, &w, bias}) : device_of("linear", {&y, &x, &w});
-    need_f32(y, "linear");
-    need_f32(x, "linear");
-    need_float(w, "linear");
-    need(w.rank() == 2 && x.rank() >= 1, "linear", "w must be (out, in)");
-    const int64_t in = w.dim(1), out = w.dim(0), n = x.numel() / (in ? in : 1);
-    need(x.dim(-1) == in, "linear", cat("x ", x.describe(), " does not match w ", w.describe()));
-    need(y.numel() == n * out && y.dim(-1) == out, "linear", cat("y ", y.describe(), " should have ", n, " rows of ", out));
-    need(y.data != x.data, "linear", "y must not alias x");
+    const auto [n, in, out] = check_linear("linear", y, x, w);
     if (bias) {
         need_float(*bias, "linear");
         need(bias->numel() == out, "linear", "bias size " + std::to_string(bias->numel()));
@@ -56,27 +65,17 @@ void linear(Tensor& y, const Tensor& x, const Tensor& w, const Tensor* bias) {
 
 void linear_pair(Tensor& y, const Tensor& x, const Tensor& w, Tensor& y2, const Tensor& w2) {
     const Device dev = device_of("linear_pair", {&y, &x, &w, &y2, &w2});
-    const int64_t in = w.dim(-1);
-    const bool one_launch = dev == Device::CUDA && x.numel() == in && w.rank() == 2 && w2.rank() == 2 && w2.dtype == DType::F32 &&
-                            w2.dim(1) == in && y.numel() == w.dim(0) && y2.numel() == w2.dim(0) && x.dtype == DType::F32 &&
-                            y.dtype == DType::F32 && y2.dtype == DType::F32 && (w.dtype == DType::BF16 || w.dtype == DType::F16 || w.dtype == DType::F32) &&
-                            y.data != x.data && y2.data != x.data &&
-                            cuda::linear_pair(dptr(y), dptr(x), w.data, w.dtype, in, w.dim(0), dptr(y2), dptr(w2), w2.dim(0));
-    if (one_launch) return;
+    const LinearShape a = check_linear("linear_pair", y, x, w), b = check_linear("linear_pair", y2, x, w2);
+    if (dev == Device::CUDA && a.n == 1 && w2.dtype == DType::F32 &&
+        cuda::linear_pair(dptr(y), dptr(x), w.data, w.dtype, a.in, a.out, dptr(y2), dptr(w2), b.out))
+        return;
     linear(y, x, w);
     linear(y2, x, w2);
 }
 
 void linear_add(Tensor& y, const Tensor& x, const Tensor& w) {
     const Device dev = device_of("linear_add", {&y, &x, &w});
-    need_f32(y, "linear_add");
-    need_f32(x, "linear_add");
-    need_float(w, "linear_add");
-    need(w.rank() == 2 && x.rank() >= 1, "linear_add", "w must be (out, in)");
-    const int64_t in = w.dim(1), out = w.dim(0), n = x.numel() / (in ? in : 1);
-    need(x.dim(-1) == in, "linear_add", cat("x ", x.describe(), " does not match w ", w.describe()));
-    need(y.numel() == n * out && y.dim(-1) == out, "linear_add", cat("y ", y.describe(), " should have ", n, " rows of ", out));
-    need(y.data != x.data, "linear_add", "y must not alias x");
+    const auto [n, in, out] = check_linear("linear_add", y, x, w);
     if (dev == Device::CUDA) {
         cuda::linear(dptr(y), dptr(x), w.data, w.dtype, nullptr, DType::F32, n, in, out, true);
     } else {
