@@ -26,7 +26,8 @@
 //            owns D/32 dims, a warp scores KB keys per step with the loads of all KB keys in flight,
 //            reduces the KB dot products with a butterfly (KB-1 shuffles plus log2(32/KB), not 5 per
 //            key), and keeps
-//            (m, l, o) per head; a second kernel merges the chunks' partial (m, l, o).
+//            (m, l, o) per head; a second kernel merges the chunks' partial (m, l, o), or, in the
+//            decode step (attention_at), the last block of each head group to finish does.
 //            d = 32/64/128/256. Both (and the generic kernel) use programmatic dependent launch:
 //            they start while the kernel before drains and wait for its results (ops_common.cuh).
 //   generic  attn_generic_kernel<KV>: one warp per (query, head), key by key. Any d <= 256 and any
@@ -351,11 +352,43 @@ __device__ __forceinline__ float butterfly_sum(float (&s)[KB], int lane) {
     return r;
 }
 
+// out[i, h, :] = Σ_s e^{m_s - M} o_s / Σ_s e^{m_s - M} l_s over the chunks s, by the threads of one
+// block; P is the head's (splits, D + 2) partials. Read through L2 (__ldcg): other blocks wrote them.
+constexpr int kMaxSplits = 1024;
+
+__device__ void combine_head(float* __restrict__ out, const float* P, int splits, int D, float* wgt) {
+    float M = -INFINITY;
+    for (int s = 0; s < splits; s++) M = fmaxf(M, __ldcg(P + (int64_t)s * (D + 2)));
+    for (int s = threadIdx.x; s < splits; s += blockDim.x)
+        wgt[s] = M == -INFINITY ? 0.0f : expf(__ldcg(P + (int64_t)s * (D + 2)) - M);
+    __syncthreads();
+    float L = 0.0f;
+    for (int s = 0; s < splits; s++) L += wgt[s] * __ldcg(P + (int64_t)s * (D + 2) + 1);
+    const float inv = L > 0.0f ? 1.0f / L : 0.0f;
+    for (int d = threadIdx.x; d < D; d += blockDim.x) {
+        float acc = 0.0f;
+        for (int s = 0; s < splits; s++) acc += wgt[s] * __ldcg(P + (int64_t)s * (D + 2) + 2 + d);
+        out[d] = acc * inv;
+    }
+    __syncthreads();  // wgt may be reused by the caller's next head
+}
+
+// One block per (i, h).
+__global__ void attn_combine_kernel(float* __restrict__ out, const float* __restrict__ part, int splits, int D) {
+    pdl_trigger();
+    pdl_wait();
+    __shared__ float wgt[kMaxSplits];
+    combine_head(out + (int64_t)blockIdx.x * D, part + (int64_t)blockIdx.x * splits * (D + 2), splits, D, wgt);
+}
+
 // part (n, h, splits, D + 2): per chunk and head, the running max m, the sum l and the unnormalised o.
+// With `done` (one zeroed counter per (row, head group)) the last block of a head group to finish
+// merges the chunks itself and resets the counter: the combine kernel's launch disappears.
 template <int D, int G, typename KV>
 __global__ void __launch_bounds__(kDecodeWarps * 32, 4)  // 4 blocks per SM: the launcher sizes one wave by it
     attn_decode_kernel(float* __restrict__ part, const float* __restrict__ q, const KV* __restrict__ k,
-                       const KV* __restrict__ v, AttnArgs a, int64_t span_lo, int64_t chunk, int splits) {
+                       const KV* __restrict__ v, AttnArgs a, int64_t span_lo, int64_t chunk, int splits,
+                       float* __restrict__ out, unsigned* __restrict__ done) {
     pdl_trigger();
     pdl_wait();
     constexpr int EPL = D / 32;           // dims per lane
@@ -475,29 +508,24 @@ __global__ void __launch_bounds__(kDecodeWarps * 32, 4)  // 4 blocks per SM: the
             dst[1] = L;
         }
     }
-}
-
-// out[i, h, :] = Σ_s e^{m_s - M} o_s / Σ_s e^{m_s - M} l_s over the chunks s; one block per (i, h).
-constexpr int kMaxSplits = 1024;
-
-__global__ void attn_combine_kernel(float* __restrict__ out, const float* __restrict__ part, int splits, int D) {
-    pdl_trigger();
-    pdl_wait();
+    if (!done) return;
+    // The threadfence pattern: publish this block's partials, count it in; the block that counts
+    // last sees every other block's partials.
+    __shared__ bool counted_last;
     __shared__ float wgt[kMaxSplits];
-    const float* P = part + (int64_t)blockIdx.x * splits * (D + 2);
-    float M = -INFINITY;
-    for (int s = 0; s < splits; s++) M = fmaxf(M, P[(int64_t)s * (D + 2)]);
-    for (int s = threadIdx.x; s < splits; s += blockDim.x)
-        wgt[s] = M == -INFINITY ? 0.0f : expf(P[(int64_t)s * (D + 2)] - M);
+    __threadfence();
     __syncthreads();
-    float L = 0.0f;
-    for (int s = 0; s < splits; s++) L += wgt[s] * P[(int64_t)s * (D + 2) + 1];
-    const float inv = L > 0.0f ? 1.0f / L : 0.0f;
-    for (int d = threadIdx.x; d < D; d += blockDim.x) {
-        float acc = 0.0f;
-        for (int s = 0; s < splits; s++) acc += wgt[s] * P[(int64_t)s * (D + 2) + 2 + d];
-        out[(int64_t)blockIdx.x * D + d] = acc * inv;
+    unsigned* counter = done + i * (a.n_heads / G) + blockIdx.y;
+    if (threadIdx.x == 0) counted_last = atomicAdd(counter, 1u) == (unsigned)splits - 1;
+    __syncthreads();
+    if (!counted_last) return;
+    __threadfence();
+#pragma unroll 1
+    for (int g = 0; g < G; g++) {
+        const int64_t row = i * a.n_heads + h0 + g;
+        combine_head(out + row * D, part + row * splits * (D + 2), splits, D, wgt);
     }
+    if (threadIdx.x == 0) *counter = 0;  // ready for the next launch
 }
 
 // ---- generic ---------------------------------------------------------------------------------
@@ -595,22 +623,23 @@ int decode_heads_per_block(int group, int head_dim) {
 
 template <int D, int G, typename KV>
 void launch_decode_g(float* part, const float* q, const KV* k, const KV* v, const AttnArgs& a, int64_t span_lo,
-                     int64_t chunk, int splits) {
+                     int64_t chunk, int splits, float* out, unsigned* done) {
     const dim3 grid((unsigned)splits, (unsigned)(a.n_heads / G), (unsigned)a.n);
-    launch_pdl(attn_decode_kernel<D, G, KV>, grid, dim3(kDecodeWarps * 32), 0, part, q, k, v, a, span_lo, chunk, splits);
+    launch_pdl(attn_decode_kernel<D, G, KV>, grid, dim3(kDecodeWarps * 32), 0, part, q, k, v, a, span_lo, chunk, splits, out,
+               done);
 }
 
 template <int D, typename KV>
 void launch_decode_d(int G, float* part, const float* q, const KV* k, const KV* v, const AttnArgs& a, int64_t span_lo,
-                     int64_t chunk, int splits) {
+                     int64_t chunk, int splits, float* out, unsigned* done) {
     constexpr int EPL = D / 32;
     switch (G) {
-        case 1: launch_decode_g<D, 1>(part, q, k, v, a, span_lo, chunk, splits); break;
-        case 2: if constexpr (2 * EPL <= 16) { launch_decode_g<D, 2>(part, q, k, v, a, span_lo, chunk, splits); break; }
+        case 1: launch_decode_g<D, 1>(part, q, k, v, a, span_lo, chunk, splits, out, done); break;
+        case 2: if constexpr (2 * EPL <= 16) { launch_decode_g<D, 2>(part, q, k, v, a, span_lo, chunk, splits, out, done); break; }
                 [[fallthrough]];
-        case 4: if constexpr (4 * EPL <= 16) { launch_decode_g<D, 4>(part, q, k, v, a, span_lo, chunk, splits); break; }
+        case 4: if constexpr (4 * EPL <= 16) { launch_decode_g<D, 4>(part, q, k, v, a, span_lo, chunk, splits, out, done); break; }
                 [[fallthrough]];
-        case 8: if constexpr (8 * EPL <= 16) { launch_decode_g<D, 8>(part, q, k, v, a, span_lo, chunk, splits); break; }
+        case 8: if constexpr (8 * EPL <= 16) { launch_decode_g<D, 8>(part, q, k, v, a, span_lo, chunk, splits, out, done); break; }
                 [[fallthrough]];
         default: fail("attention (cuda decode): no kernel for ", G, " heads per block at head_dim ", D);
     }
@@ -646,9 +675,11 @@ DecodePlan plan_decode(const AttnArgs& a) {
     return {span_lo, chunk, splits, G};
 }
 
-// part: scratch of n·h·splits·(D+2) floats, or null for the shared workspace.
+// part: scratch of n·h·splits·(D+2) floats, or null for the shared workspace. done: zeroed
+// counters, one per (row, head group), for the single-kernel form; null for decode + combine.
 template <typename KV>
-void decode(float* out, const float* q, const void* k, const void* v, const AttnArgs& a, float* part = nullptr) {
+void decode(float* out, const float* q, const void* k, const void* v, const AttnArgs& a, float* part = nullptr,
+            unsigned* done = nullptr) {
     const DecodePlan plan = plan_decode(a);
     const int64_t D = a.head_dim, span_lo = plan.span_lo, chunk = plan.chunk;
     const int G = plan.G;
@@ -657,13 +688,14 @@ void decode(float* out, const float* q, const void* k, const void* v, const Attn
     const KV* vv = static_cast<const KV*>(v);
     const int sp = (int)plan.splits;
     switch (a.head_dim) {
-        case 32: launch_decode_d<32>(G, part, q, kk, vv, a, span_lo, chunk, sp); break;
-        case 64: launch_decode_d<64>(G, part, q, kk, vv, a, span_lo, chunk, sp); break;
-        case 128: launch_decode_d<128>(G, part, q, kk, vv, a, span_lo, chunk, sp); break;
-        case 256: launch_decode_d<256>(G, part, q, kk, vv, a, span_lo, chunk, sp); break;
+        case 32: launch_decode_d<32>(G, part, q, kk, vv, a, span_lo, chunk, sp, out, done); break;
+        case 64: launch_decode_d<64>(G, part, q, kk, vv, a, span_lo, chunk, sp, out, done); break;
+        case 128: launch_decode_d<128>(G, part, q, kk, vv, a, span_lo, chunk, sp, out, done); break;
+        case 256: launch_decode_d<256>(G, part, q, kk, vv, a, span_lo, chunk, sp, out, done); break;
         default: fail("attention (cuda decode): head_dim ", a.head_dim, " has no decode kernel (32, 64, 128, 256)");
     }
     check_launch("attention (cuda decode)");
+    if (done) return;  // merged by the last block of each head group
     launch_pdl(attn_combine_kernel, dim3((unsigned)(a.n * a.n_heads)), dim3(128), 0, out, (const float*)part, sp, a.head_dim);
 }
 
@@ -882,12 +914,16 @@ AttnArgs step_args(const int32_t* pos, int64_t capacity, const AttentionParams& 
 }
 }  // namespace
 
+// The step's scratch: the decode kernel's done-counters (one per head group; n_heads bounds them,
+// rounded up to 4 so the partials after them stay 16-byte aligned), then the partials.
+static int64_t step_counters(const AttentionParams& p) { return (p.n_heads + 3) / 4 * 4; }
+
 int64_t attention_at_scratch(int64_t capacity, const AttentionParams& p) {
     if (p.n_heads <= 0 || p.n_kv_heads <= 0 || p.n_heads % p.n_kv_heads || capacity <= 0) return 0;
     const AttnArgs a = step_args(nullptr, capacity, p);
     AttnArgs b = a;
     b.pos = reinterpret_cast<const int32_t*>(16);  // any non-null: plan as the device-position launch does
-    return (int64_t)p.n_heads * plan_decode(b).splits * (p.head_dim + 2);
+    return step_counters(p) + (int64_t)p.n_heads * plan_decode(b).splits * (p.head_dim + 2);
 }
 
 void attention_at(float* out, const float* q, const void* k, const void* v, DType kv_dtype, const int32_t* pos,
@@ -902,8 +938,12 @@ void attention_at(float* out, const float* q, const void* k, const void* v, DTyp
     const AttnArgs a = step_args(pos, capacity, p);
     const bool bf16 = kv_dtype == DType::BF16;
     if (aligned16(out) && aligned16(q) && aligned16(k) && aligned16(v) && (D == 32 || D == 64 || D == 128 || D == 256)) {
-        if (bf16) decode<__nv_bfloat16>(out, q, k, v, a, scratch);
-        else decode<float>(out, q, k, v, a, scratch);
+        // The counters start zeroed (the caller allocates scratch with zeros) and every launch
+        // leaves them zeroed.
+        unsigned* done = reinterpret_cast<unsigned*>(scratch);
+        float* part = scratch + step_counters(p);
+        if (bf16) decode<__nv_bfloat16>(out, q, k, v, a, part, done);
+        else decode<float>(out, q, k, v, a, part, done);
     } else {  // other head sizes (the tiny test models): the generic kernel, position read on the device too
         if (D > kGenericMaxD) fail("attention (cuda): head_dim ", D, " is over ", kGenericMaxD);
         if (bf16) generic<__nv_bfloat16>(out, q, k, v, a);

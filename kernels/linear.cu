@@ -103,25 +103,17 @@ namespace {
 
 // ---- GEMV (n <= 8) --------------------------------------------------------------------------
 
-// y[r*out + o] = sum_k x[r*in + k] * w[o*in + k] + bias[o] for r < N: what warp `warp` of the grid
-// computes, R rows of w. The caller has waited for x (pdl_wait).
+// acc[r][i] (this lane's share) = sum over its k of x[i*in + k] * wr[r][k], for R rows of w and
+// N rows of x: the main loop every GEMV below shares. The caller has waited for x (pdl_wait).
 template <typename W, int N, int R, int U, bool VEC, bool PF = false>
-__device__ __forceinline__ void gemv_warp(float* __restrict__ y, const float* __restrict__ x, const W* __restrict__ w,
-                                          const float* __restrict__ bias, int64_t in, int64_t out, bool accumulate,
-                                          int64_t warp) {
+__device__ __forceinline__ void gemv_rows(float (&acc)[R][N], const float* __restrict__ x, const W* const (&wr)[R],
+                                          int64_t in) {
     constexpr int E = VEC ? Pack16<W>::n : 1;  // weights per chunk
     const int lane = threadIdx.x & 31;
-    const int64_t row0 = warp * R;
-    if (row0 >= out) return;
-    const W* wr[R];
-#pragma unroll
-    for (int r = 0; r < R; r++) wr[r] = w + (row0 + r < out ? row0 + r : out - 1) * in;  // clamp: never read past w
-    float acc[R][N];
 #pragma unroll
     for (int r = 0; r < R; r++)
 #pragma unroll
         for (int i = 0; i < N; i++) acc[r][i] = 0.0f;
-
     if constexpr (VEC) {
         const int64_t chunks = in / E;
         for (int64_t c0 = lane; c0 < chunks; c0 += 32 * U) {
@@ -177,6 +169,22 @@ __device__ __forceinline__ void gemv_warp(float* __restrict__ y, const float* __
             }
         }
     }
+}
+
+// y[r*out + o] = sum_k x[r*in + k] * w[o*in + k] + bias[o] for r < N: what warp `warp` of the grid
+// computes, R rows of w. The caller has waited for x (pdl_wait).
+template <typename W, int N, int R, int U, bool VEC, bool PF = false>
+__device__ __forceinline__ void gemv_warp(float* __restrict__ y, const float* __restrict__ x, const W* __restrict__ w,
+                                          const float* __restrict__ bias, int64_t in, int64_t out, bool accumulate,
+                                          int64_t warp) {
+    const int lane = threadIdx.x & 31;
+    const int64_t row0 = warp * R;
+    if (row0 >= out) return;
+    const W* wr[R];
+#pragma unroll
+    for (int r = 0; r < R; r++) wr[r] = w + (row0 + r < out ? row0 + r : out - 1) * in;  // clamp: never read past w
+    float acc[R][N];
+    gemv_rows<W, N, R, U, VEC, PF>(acc, x, wr, in);
     // The next kernel may launch now: its blocks take the SMs this one leaves during the reduction
     // and stores. (Earlier triggers, and L2 prefetches of the next weights while waiting, measured
     // slower: their blocks sit on SMs this kernel still needs.)
@@ -211,6 +219,35 @@ __global__ void gemv_pair_kernel(float* __restrict__ y, const float* __restrict_
     const int64_t warp = ((int64_t)blockIdx.x * blockDim.x + threadIdx.x) >> 5;
     if (warp < warps1) gemv_warp<W, 1, R, U, true>(y, x, w, nullptr, in, out, false, warp);
     else gemv_warp<float, 1, 1, 4, true>(y2, x, w2, nullptr, in, out2, false, warp - warps1);
+}
+
+// y (inter) = act(x · gateᵀ) ∘ (x · upᵀ) for one row x and the stacked gate|up weight (2·inter, in):
+// warp w owns outputs [w·P, w·P + P) and reads their gate rows and the matching up rows, so the
+// activation is applied as the sums are reduced: the decode step's act_mul launch disappears.
+template <typename W, int P, int U>
+__global__ void gemv_glu_kernel(float* __restrict__ y, const float* __restrict__ x, const W* __restrict__ w, int64_t in,
+                                int64_t inter, int act) {
+    pdl_wait();
+    const int lane = threadIdx.x & 31;
+    const int64_t p0 = (((int64_t)blockIdx.x * blockDim.x + threadIdx.x) >> 5) * P;
+    if (p0 >= inter) return;
+    const W* wr[2 * P];
+#pragma unroll
+    for (int p = 0; p < P; p++) {
+        const int64_t o = p0 + p < inter ? p0 + p : inter - 1;  // clamp: never read past w
+        wr[p] = w + o * in;
+        wr[P + p] = w + (inter + o) * in;
+    }
+    float acc[2 * P][1];
+    gemv_rows<W, 1, 2 * P, U, true>(acc, x, wr, in);
+    pdl_trigger();
+    float s[2 * P];
+#pragma unroll
+    for (int r = 0; r < 2 * P; r++) s[r] = warp_sum(acc[r][0]);
+    if (lane == 0)
+#pragma unroll
+        for (int p = 0; p < P; p++)
+            if (p0 + p < inter) y[p0 + p] = act_fn(s[p], act) * s[P + p];
 }
 
 // A GEMV instantiation: how to launch it, and how many of its warps the whole GPU holds at once.
@@ -487,6 +524,24 @@ bool linear_pair(float* y, const float* x, const void* w, DType wt, int64_t in, 
     else if (wt == DType::F16) launch_pair<__half>(y, x, w, in, out, y2, w2, out2, large);
     else launch_pair<float>(y, x, w, in, out, y2, w2, out2, large);
     check_launch("linear_pair (cuda)");
+    return true;
+}
+
+bool linear_glu(float* y, const float* x, const void* w, DType wt, int64_t in, int64_t inter, int act) {
+    check_common(y, x, w, wt, nullptr, DType::F32, 1, in, 2 * inter);
+    if (in % (int64_t)(16 / dtype_size(wt)) || !aligned16(w) || !aligned16(x)) return false;  // the caller: linear + act_mul
+    // Two outputs (four weight rows) per warp with two loads in flight: the shape the n = 1 GEMV
+    // takes for projections too tall for a warp per row.
+    constexpr int P = kN1LargeR / 2, U = kN1LargeU, threads = 256;
+    const int64_t warps = (inter + P - 1) / P;
+    const dim3 grid((unsigned)((warps * 32 + threads - 1) / threads));
+    if (wt == DType::BF16)
+        launch_pdl(gemv_glu_kernel<__nv_bfloat16, P, U>, grid, dim3(threads), 0, y, x, static_cast<const __nv_bfloat16*>(w), in, inter, act);
+    else if (wt == DType::F16)
+        launch_pdl(gemv_glu_kernel<__half, P, U>, grid, dim3(threads), 0, y, x, static_cast<const __half*>(w), in, inter, act);
+    else
+        launch_pdl(gemv_glu_kernel<float, P, U>, grid, dim3(threads), 0, y, x, static_cast<const float*>(w), in, inter, act);
+    check_launch("linear_glu (cuda)");
     return true;
 }
 

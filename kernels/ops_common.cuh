@@ -129,6 +129,16 @@ __device__ __forceinline__ double block_sum(double v, double* red) {
     return t;
 }
 
+// The gated activations' act: 0 SiLU, 1 tanh-GELU, 2 erf-GELU (the Activation enum).
+__device__ __forceinline__ float act_fn(float v, int act) {
+    if (act == 1) {
+        const float c = 0.79788456080286536f;  // sqrt(2/pi)
+        return 0.5f * v * (1.0f + tanhf(c * (v + 0.044715f * v * v * v)));
+    }
+    if (act == 2) return 0.5f * v * (1.0f + erff(v * 0.70710678118654752f));
+    return v / (1.0f + expf(-v));
+}
+
 // ---- programmatic dependent launch (sm_90) -------------------------------------------------
 // A kernel launched with launch_pdl may begin while the kernel before it in the stream is still
 // draining: its blocks take SMs as the earlier ones leave and get through their set-up. At

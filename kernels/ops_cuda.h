@@ -58,7 +58,7 @@ void attention(float* out, const float* q, const void* k, const void* v, DType k
 // One query (the decode step) at the position *pos (device memory) over cache rows 0..*pos;
 // capacity is the cache's row count (it sizes the split-K launch so a CUDA graph can replay it).
 // scratch: attention_at_scratch(capacity, p) floats owned by the caller (a recorded graph keeps
-// pointing at it).
+// pointing at it), zeroed when allocated: its head holds counters every launch leaves at zero.
 int64_t attention_at_scratch(int64_t capacity, const AttentionParams& p);
 void attention_at(float* out, const float* q, const void* k, const void* v, DType kv_dtype, const int32_t* pos,
                   int64_t capacity, const AttentionParams& p, float* scratch);
@@ -122,6 +122,10 @@ GemvConfig gemv_default_config(int64_t n, int64_t out, DType wt);
 // 16-byte aligned: the caller then makes two linear() calls.
 bool linear_pair(float* y, const float* x, const void* w, DType wt, int64_t in, int64_t out, float* y2, const float* w2,
                  int64_t out2);
+// One row x, the stacked gate|up weight w (2·inter, in): y (inter) = act(x·w[:inter]ᵀ) ∘ (x·w[inter:]ᵀ)
+// in one launch (act as in act_mul). False, with nothing launched, when the rows are not 16-byte
+// aligned: the caller then runs linear() and act_mul().
+bool linear_glu(float* y, const float* x, const void* w, DType wt, int64_t in, int64_t inter, int act);
 // The GEMV alone (n <= 8), with an explicit configuration.
 void linear_gemv(float* y, const float* x, const void* w, DType wt, const void* bias, DType bt, int64_t n,
                  int64_t in, int64_t out, const GemvConfig& cfg, bool accumulate = false);

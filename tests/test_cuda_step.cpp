@@ -68,11 +68,11 @@ void report(const std::string& what, double max_abs, double w) {
 
 }  // namespace
 
-TEST_CASE("decode-step ops on CUDA match the CPU: add_rms_norm, act_mul, split_qkv_rope, linear_add, linear_pair, embedding_at, argmax, cast", "[cuda]") {
+TEST_CASE("decode-step ops on CUDA match the CPU: add_rms_norm, act_mul, split_qkv_rope, linear_add, linear_pair, linear_glu, embedding_at, argmax, cast", "[cuda]") {
     NEED_GPU();
     std::mt19937 rng(7001);
     double m = 0, w = 0;
-    for (int64_t dim : {4096, 2304, 577}) {
+    for (int64_t dim : {4096, 2304, 577, 12288}) {  // one float4 per thread, fewer threads, unaligned, four
         for (bool plus_one : {false, true}) {
             const Tensor x = rnd({2, dim}, rng, -3, 3), d = rnd({2, dim}, rng), nw = rnd({dim}, rng, -1, 1, DType::BF16);
             Tensor xc = x.to(Device::CPU), hc = Tensor::empty({2, dim});
@@ -139,6 +139,19 @@ TEST_CASE("decode-step ops on CUDA match the CPU: add_rms_norm, act_mul, split_q
         report(cat("linear_pair bf16 (", out, ", 1024) + f32 (16, 1024)"), std::max(m, mt), w);
         CHECK(w <= 1);
     }
+    for (Activation act : {Activation::SiLU, Activation::GeluTanh})
+        for (DType wdt : {DType::BF16, DType::F32}) {  // gate|up with the activation in the GEMV's launch
+            const int64_t inter = 1001, in = 512;
+            const Tensor x = rnd({1, in}, rng), wt = rnd({2 * inter, in}, rng, -1, 1, wdt);
+            Tensor gu = Tensor::empty({1, 2 * inter}), yc = Tensor::empty({1, inter});
+            linear(gu, x, wt);
+            act_mul(yc, gu, act);
+            Tensor yg = nan_gpu({1, inter});
+            linear_glu(yg, x.to(Device::CUDA), wt.to(Device::CUDA), act);
+            w = worst(yg, yc, 1e-4, 1e-5, &m);
+            report(cat("linear_glu ", dtype_name(wdt), " (2 x ", inter, ", ", in, ") ", act == Activation::SiLU ? "silu" : "gelu_tanh"), m, w);
+            CHECK(w <= 1);
+        }
     {
         const Tensor table = rnd({500, 96}, rng, -1, 1, DType::BF16);
         const Tensor ids = int_tensor({3, 499, 0}, Device::CPU);
@@ -159,6 +172,11 @@ TEST_CASE("decode-step ops on CUDA match the CPU: add_rms_norm, act_mul, split_q
         CHECK(std::memcmp(ic.data, igc.data, 16) == 0);
         CHECK(ic.ptr<int32_t>()[0] == 77);
         CHECK(ic.ptr<int32_t>()[1] == 5);
+        const Tensor odd = rnd({2, 1001}, rng);  // not a multiple of 4: the scalar path
+        Tensor oc = Tensor::empty({2}, DType::I32), og = Tensor::zeros({2}, DType::I32, Device::CUDA);
+        argmax(oc, odd);
+        argmax(og, odd.to(Device::CUDA));
+        CHECK(std::memcmp(oc.data, og.to(Device::CPU).data, 8) == 0);
     }
     {  // f32 rows into a bf16 cache: the same rounding as the CPU's conversion
         const Tensor src = rnd({3, 1024}, rng, -100, 100);
@@ -236,6 +254,11 @@ TEST_CASE("qkv_rope_cache and attention_at on CUDA match the CPU (GQA, q/k norms
             w = worst(og, oc, 2e-5, 0, &m);
             report(cat("attention_at ", c.what, " pos=", c.pos, " kv=", dtype_name(kv)), m, w);
             CHECK(w <= 1);
+            // The last block of each head group merges the chunks and re-zeroes its counter: a
+            // second launch on the same scratch gives the same bits.
+            Tensor og2 = nan_gpu({1, qd});
+            attention_at(og2, q.to(Device::CUDA), kg, vg, pos_g, p, scratch);
+            CHECK(worst(og2, og, 0, 0) == 0);
         }
 }
 

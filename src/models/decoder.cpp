@@ -551,12 +551,19 @@ void Decoder::run_step(StepState& st, KVCache& cache) const {
         if (cfg_.sandwich_norms) rms_norm(st.o, st.o, L.post_attn_norm, cfg_.rms_eps, cfg_.norm_plus_one);
         add_rms_norm(st.x, &st.o, st.h, cfg_.sandwich_norms ? L.pre_ff_norm : L.post_attn_norm, cfg_.rms_eps,
                      cfg_.norm_plus_one);
-        step_project(st, st.gu, st.h, l, kGateUp);
-        if (ggml_numerics_ && cfg_.act != "silu") {  // CPU only
-            std::memcpy(st.act.data, st.gu.data, (size_t)cfg_.intermediate * sizeof(float));
-            ggml_gelu_mul(st.act.f32(), st.gu.f32() + cfg_.intermediate, cfg_.intermediate);
+        const Activation act = cfg_.act == "silu" ? Activation::SiLU : Activation::GeluTanh;
+        const Tensor& merged_gu = merged_group_[(size_t)l][kGateUp];
+        const Tensor& gate_up = merged_gu.data ? merged_gu : L.gate_up;
+        if (device() == Device::CUDA && gate_up.data && !step_lora_[(size_t)l][kGateUp].A.data) {
+            linear_glu(st.act, st.h, gate_up, act);  // the activation rides in the product's launch
         } else {
-            act_mul(st.act, st.gu, cfg_.act == "silu" ? Activation::SiLU : Activation::GeluTanh);
+            step_project(st, st.gu, st.h, l, kGateUp);
+            if (ggml_numerics_ && cfg_.act != "silu") {  // CPU only
+                std::memcpy(st.act.data, st.gu.data, (size_t)cfg_.intermediate * sizeof(float));
+                ggml_gelu_mul(st.act.f32(), st.gu.f32() + cfg_.intermediate, cfg_.intermediate);
+            } else {
+                act_mul(st.act, st.gu, act);
+            }
         }
         step_project(st, st.dn, st.act, l, kDown);
         if (cfg_.sandwich_norms) rms_norm(st.dn, st.dn, L.post_ff_norm, cfg_.rms_eps, cfg_.norm_plus_one);

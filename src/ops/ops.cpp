@@ -73,6 +73,23 @@ void linear_pair(Tensor& y, const Tensor& x, const Tensor& w, Tensor& y2, const 
     linear(y2, x, w2);
 }
 
+void linear_glu(Tensor& y, const Tensor& x, const Tensor& w, Activation act) {
+    const Device dev = device_of("linear_glu", {&y, &x, &w});
+    need_f32(y, "linear_glu");
+    need(w.rank() == 2 && w.dim(0) % 2 == 0, "linear_glu", cat("w ", w.describe(), " is not a stacked gate|up (2I, in)"));
+    const int64_t inter = w.dim(0) / 2, n = x.numel() / std::max<int64_t>(1, w.dim(1));
+    need(y.dim(-1) == inter && y.numel() == n * inter, "linear_glu", cat("y ", y.describe(), " should have ", n, " rows of ", inter));
+    need_f32(x, "linear_glu");
+    need_float(w, "linear_glu");
+    need(x.dim(-1) == w.dim(1), "linear_glu", cat("x ", x.describe(), " does not match w ", w.describe()));
+    need(y.data != x.data, "linear_glu", "y must not alias x");
+    if (dev == Device::CUDA && n == 1 && cuda::linear_glu(dptr(y), dptr(x), w.data, w.dtype, w.dim(1), inter, (int)act))
+        return;
+    Tensor gu = Tensor::empty({n, 2 * inter}, DType::F32, dev);
+    linear(gu, x, w);
+    act_mul(y, gu, act);
+}
+
 void linear_add(Tensor& y, const Tensor& x, const Tensor& w) {
     const Device dev = device_of("linear_add", {&y, &x, &w});
     const auto [n, in, out] = check_linear("linear_add", y, x, w);

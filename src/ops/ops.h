@@ -73,6 +73,11 @@ enum class Activation { SiLU, GeluTanh, GeluErf };
 // act_on_second, y = gu[:, :I] · act(gu[:, I:]) (gte's up|gate order).
 void act_mul(Tensor& y, const Tensor& gu, Activation act, bool act_on_second = false);
 
+// y (n, I) = act(x · w[:I]ᵀ) · (x · w[I:]ᵀ) for a stacked gate|up weight w (2I, in): the gated MLP's
+// first half. On CUDA one row is one launch (the activation applied as the sums are reduced); the
+// CPU, and CUDA for other shapes, run linear then act_mul.
+void linear_glu(Tensor& y, const Tensor& x, const Tensor& w, Activation act);
+
 // A fused q|k|v projection (n, 3·h·d) -> q, k, v (n, h·d), with RoPE (the rope_ rule, row i of
 // cos/sin) applied to q and k when cos and sin are given: one pass instead of three copies and
 // two rotations.
@@ -91,7 +96,8 @@ void qkv_rope_cache(Tensor& q, Tensor& k_cache, Tensor& v_cache, const Tensor& q
 
 // One query q (1, h·d) at position *pos over the cache rows 0..*pos (p.causal and p.q_pos0 are
 // implied); the caches' row count bounds the position. scratch: f32, attention_at_scratch()
-// elements on the caches' device (none on the CPU), kept by the caller across graph replays.
+// elements on the caches' device (none on the CPU), zero-filled once and kept by the caller across
+// graph replays.
 void attention_at(Tensor& out, const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, const Tensor& pos,
                   const AttentionParams& p, Tensor& scratch);
 int64_t attention_at_scratch(const Tensor& k_cache, const AttentionParams& p);
