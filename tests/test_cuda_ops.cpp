@@ -86,7 +86,7 @@ double f32_sum_tol(int64_t k) { return (4.0 * std::sqrt((double)k) + 16.0) * std
 
 }  // namespace
 
-TEST_CASE("linear on CUDA matches the CPU (GEMV n <= 8, cuBLAS n > 8; bf16/f16/f32 weights)", "[cuda]") {
+TEST_CASE("linear on CUDA matches the CPU (GEMV n <= 8, cuBLAS n > 8, f32 skinny GEMM n = 2..32; bf16/f16/f32 weights)", "[cuda]") {
     NEED_GPU();
     std::mt19937 rng(101);
     struct Case { int64_t n, in, out; DType wt; bool bias; };
@@ -97,6 +97,9 @@ TEST_CASE("linear on CUDA matches the CPU (GEMV n <= 8, cuBLAS n > 8; bf16/f16/f
         {1, 770, 33, DType::F32, false},     // in % 4 != 0
         {9, 4096, 1000, DType::BF16, false}, {37, 1024, 517, DType::BF16, true}, {128, 4096, 1024, DType::BF16, false},
         {37, 768, 300, DType::F16, true},    {37, 1001, 77, DType::F32, true},   {64, 768, 768, DType::F32, false},
+        // f32 weights, 2..32 rows: the tensor-core skinny GEMM (one block per 64 rows, or a cluster splitting k)
+        {2, 1024, 3072, DType::F32, true},   {20, 1024, 1024, DType::F32, true}, {20, 4096, 1024, DType::F32, false},
+        {32, 2048, 4100, DType::F32, false}, {13, 512, 77, DType::F32, true},    {9, 4096, 200, DType::F32, false},
     };
     for (const Case& c : cases) {
         const Tensor x = random_tensor({c.n, c.in}, DType::F32, rng);
@@ -116,8 +119,11 @@ TEST_CASE("linear on CUDA matches the CPU (GEMV n <= 8, cuBLAS n > 8; bf16/f16/f
                 for (int64_t k = 0; k < c.in; k++) s += std::fabs((double)xf[(size_t)(i * c.in + k)] * wf[(size_t)(o * c.in + k)]);
                 mag[(size_t)(i * c.out + o)] = s;
             }
-        const bool gemm = c.n > 8;
-        const double rel = !gemm || c.wt == DType::F32 ? f32_sum_tol(c.in)
+        const bool skinny = c.wt == DType::F32 && c.n >= 2 && c.n <= 32 && c.in % 16 == 0;
+        const bool gemm = c.n > 8 && !skinny;
+        // The skinny GEMM's three-term tf32 split drops terms of ~2^-22 of each product.
+        const double rel = skinny ? f32_sum_tol(c.in) + std::ldexp(1.0, -19)
+                         : !gemm || c.wt == DType::F32 ? f32_sum_tol(c.in)
                          : c.wt == DType::BF16         ? std::ldexp(1.0, -8)
                                                        : std::ldexp(1.0, -10);
         const std::vector<float> got = y_gpu.to_floats(), ref = y_cpu.to_floats();
@@ -128,14 +134,23 @@ TEST_CASE("linear on CUDA matches the CPU (GEMV n <= 8, cuBLAS n > 8; bf16/f16/f
             den += (double)ref[i] * ref[i];
         }
         const double normwise = std::sqrt(num / den);
-        report(cat(gemm ? "GEMM " : "GEMV ", dtype_name(c.wt), " n=", c.n, " in=", c.in, " out=", c.out,
+        report(cat(skinny ? "skinny " : gemm ? "GEMM " : "GEMV ", dtype_name(c.wt), " n=", c.n, " in=", c.in, " out=", c.out,
                    c.bias ? " +bias" : "", cat(" (‖err‖/‖y‖ ", normwise, ")")), m);
         CHECK(m.bad == 0);
         CHECK(normwise < (gemm && c.wt != DType::F32 ? 1e-2 : 1e-5));
-        if (!gemm) {  // the GEMV is deterministic: same input, same bytes
+        if (!gemm) {  // the GEMV and the skinny GEMM are deterministic: same input, same bytes
             Tensor again = poisoned_gpu({c.n, c.out});
             linear(again, xg, wg, c.bias ? &bg : nullptr);
             CHECK(bit_equal(again, y_gpu));
+        }
+        if (skinny) {  // y += x wᵀ: the accumulating form the encoder's residuals use
+            Tensor acc_cpu = y_cpu.to(Device::CPU), acc_gpu = y_cpu.to(Device::CUDA);
+            linear_add(acc_cpu, x, w);
+            linear_add(acc_gpu, xg, wg);
+            const Measured ma = compare(acc_gpu.to_floats(), acc_cpu.to_floats(),
+                                        [&](size_t i) { return 2 * (rel * mag[i] + 1e-6); });
+            report(cat("  accumulate (linear_add) n=", c.n), ma);
+            CHECK(ma.bad == 0);
         }
     }
 }

@@ -1,0 +1,222 @@
+// skinny_gemm.cu — y (n, out) = x (n, in) · wᵀ (+ bias) for f32 weights and a few rows of x
+// (2 <= n <= 32): the text encoder's tokens of one description and the hypernetwork's 32 layers.
+//
+// CPU twin: cpu::linear in src/ops/ops_cpu.cpp (f32 products, f32 sums).
+//
+// Such a product is a weight stream: every weight is used n times, so at n = 20 it needs
+// 40 f32 FLOP per 4-byte weight, ~60 TFLOP/s at the HBM rate — the whole f32 FMA peak. So the
+// tensor cores do the arithmetic, with f32 accuracy kept by the three-term split: each f32
+// value is a = big + small with both halves in tf32 (10-bit mantissa, cvt.rna), and
+//   a·b ≈ big_a·big_b + big_a·small_b + small_a·big_b
+// (the small·small term lies below f32 rounding; accumulation is f32 in the tensor core).
+//
+// Layout: mma.sync m16n8k8 with the weights as A (16 output rows) and xᵀ as B (8 rows of x).
+// Each lane loads 16 bytes of a weight row (4 consecutive k) and 16 bytes of a row of x: the
+// k8 steps use the 4 values in the order (k, k+1) -> (col t, col t+4) of the fragment, the same
+// permutation for A and B, so the sum over k is unchanged and every load is one float4.
+// A block of 4 warps owns 64 output rows; when the rows alone give fewer than ~2 blocks per SM,
+// a cluster of ks blocks (sm_90) splits k and block 0 of the cluster sums the others' partial
+// tiles through distributed shared memory, in rank order (deterministic; no second launch).
+// Versions that earned their place (H200): (1) this one.
+#include <cooperative_groups.h>
+#include <cstdlib>
+#include <string>
+
+#include "ops_common.cuh"
+#include "ops_cuda.h"
+
+namespace t2l::cuda {
+
+namespace {
+
+constexpr int kWarps = 4;                // warps per block, 16 output rows each
+constexpr int kBlockRows = 16 * kWarps;  // output rows per block
+constexpr int kUnroll = 4;               // 16-wide k blocks in flight per lane
+constexpr int kMaxCluster = 8;           // the portable cluster size
+
+__device__ __forceinline__ uint32_t tf32_bits(float f) {
+    uint32_t r;
+    asm("cvt.rna.tf32.f32 %0, %1;" : "=r"(r) : "f"(f));
+    return r;
+}
+
+// f = big + small (+ what lies below tf32's precision of the remainder).
+__device__ __forceinline__ void split_tf32(float f, uint32_t& big, uint32_t& small) {
+    big = tf32_bits(f);
+    small = tf32_bits(f - __uint_as_float(big));
+}
+
+// c (16 x 8) += a (16 x 8) · b (8 x 8), tf32 in, f32 accumulate.
+__device__ __forceinline__ void mma_tf32(float (&c)[4], const uint32_t (&a)[4], const uint32_t (&b)[2]) {
+    asm volatile("mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
+                 : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+}
+
+__device__ __forceinline__ float4 ld_stream_f4(const float* p) {
+    const uint4 v = load_stream16(p);
+    return make_float4(__uint_as_float(v.x), __uint_as_float(v.y), __uint_as_float(v.z), __uint_as_float(v.w));
+}
+
+__device__ __forceinline__ float4 pick_zero(bool ok, const float* p) {
+    return ok ? __ldg(reinterpret_cast<const float4*>(p)) : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+}
+
+// NT: 8-row tiles of x (n <= 8·NT). Grid: ceil(out / 64) · ks blocks, ks consecutive blocks per
+// cluster (block rank r takes the r-th slice of k).
+template <int NT>
+__global__ void __launch_bounds__(kWarps * 32) skinny_gemm_kernel(float* __restrict__ y, const float* __restrict__ x,
+                                                                  const float* __restrict__ w,
+                                                                  const float* __restrict__ bias, int n, int64_t in,
+                                                                  int64_t out, int ks, bool accumulate) {
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    const int g = lane >> 2, t = lane & 3;  // the fragment's row group and column in the group
+    const int64_t tile = blockIdx.x / ks;
+    const int part = (int)(blockIdx.x % ks);
+    const int64_t o0 = tile * kBlockRows + warp * 16;  // this warp's first output row
+    // Rows past the end read the last row (never past w) and are not stored.
+    const float* wa = w + min(o0 + g, out - 1) * in + 4 * t;
+    const float* wb = w + min(o0 + g + 8, out - 1) * in + 4 * t;
+    const float* xr[NT];
+    bool x_ok[NT];
+#pragma unroll
+    for (int nt = 0; nt < NT; nt++) {
+        x_ok[nt] = nt * 8 + g < n;
+        xr[nt] = x + (x_ok[nt] ? nt * 8 + g : 0) * in + 4 * t;
+    }
+    const int64_t kblocks = in / 16, per = (kblocks + ks - 1) / ks;
+    const int64_t kb0 = part * per, kb1 = min(kblocks, kb0 + per);
+
+    float c[NT][4];
+#pragma unroll
+    for (int nt = 0; nt < NT; nt++) c[nt][0] = c[nt][1] = c[nt][2] = c[nt][3] = 0.0f;
+
+    for (int64_t kb = kb0; kb < kb1; kb += kUnroll) {
+        float4 A[kUnroll], B[kUnroll], X[kUnroll][NT];
+#pragma unroll
+        for (int u = 0; u < kUnroll; u++) {  // every load of the step in flight before any use
+            const bool ok = kb + u < kb1;
+            const int64_t k = (kb + u) * 16;
+            A[u] = ok ? ld_stream_f4(wa + k) : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+            B[u] = ok ? ld_stream_f4(wb + k) : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+#pragma unroll
+            for (int nt = 0; nt < NT; nt++) X[u][nt] = pick_zero(ok && x_ok[nt], xr[nt] + k);
+        }
+#pragma unroll
+        for (int u = 0; u < kUnroll; u++) {
+            if (kb + u >= kb1) break;
+#pragma unroll
+            for (int h = 0; h < 2; h++) {  // k8 step h takes elements (2h, 2h + 1) of each float4
+                uint32_t ab[4], as[4];
+                split_tf32(h ? A[u].z : A[u].x, ab[0], as[0]);  // row g,     col t
+                split_tf32(h ? B[u].z : B[u].x, ab[1], as[1]);  // row g + 8, col t
+                split_tf32(h ? A[u].w : A[u].y, ab[2], as[2]);  // row g,     col t + 4
+                split_tf32(h ? B[u].w : B[u].y, ab[3], as[3]);  // row g + 8, col t + 4
+#pragma unroll
+                for (int nt = 0; nt < NT; nt++) {
+                    uint32_t bb[2], bs[2];
+                    split_tf32(h ? X[u][nt].z : X[u][nt].x, bb[0], bs[0]);  // k t,     x row g
+                    split_tf32(h ? X[u][nt].w : X[u][nt].y, bb[1], bs[1]);  // k t + 4, x row g
+                    mma_tf32(c[nt], as, bb);  // the small terms first, then the large one
+                    mma_tf32(c[nt], ab, bs);
+                    mma_tf32(c[nt], ab, bb);
+                }
+            }
+        }
+    }
+
+    // c[nt]: (row g, x rows 2t, 2t+1) and (row g + 8, the same x rows) of tile nt.
+    auto store = [&](int64_t row, int xrow, float v) {
+        if (row < out && xrow < n) {
+            float* dst = y + (int64_t)xrow * out + row;
+            *dst = v + (bias ? bias[row] : 0.0f) + (accumulate ? *dst : 0.0f);
+        }
+    };
+    if (ks == 1) {
+#pragma unroll
+        for (int nt = 0; nt < NT; nt++) {
+            store(o0 + g, nt * 8 + 2 * t, c[nt][0]);
+            store(o0 + g, nt * 8 + 2 * t + 1, c[nt][1]);
+            store(o0 + g + 8, nt * 8 + 2 * t, c[nt][2]);
+            store(o0 + g + 8, nt * 8 + 2 * t + 1, c[nt][3]);
+        }
+        return;
+    }
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    // Split k: every block leaves its partial tile in shared memory; rank 0 adds them in order.
+    __shared__ float partial[kWarps][NT][4][32];
+#pragma unroll
+    for (int nt = 0; nt < NT; nt++)
+#pragma unroll
+        for (int e = 0; e < 4; e++) partial[warp][nt][e][lane] = c[nt][e];
+    namespace cg = cooperative_groups;
+    cg::cluster_group cluster = cg::this_cluster();
+    cluster.sync();
+    if (part == 0) {
+#pragma unroll
+        for (int nt = 0; nt < NT; nt++)
+#pragma unroll
+            for (int e = 0; e < 4; e++) {
+                float s = 0.0f;
+                for (int r = 0; r < ks; r++) s += cluster.map_shared_rank(&partial[0][0][0][0], r)[((warp * NT + nt) * 4 + e) * 32 + lane];
+                store(o0 + g + (e >= 2 ? 8 : 0), nt * 8 + 2 * t + (e & 1), s);
+            }
+    }
+    cluster.sync();  // the other blocks' shared memory stays until rank 0 has read it
+#endif
+}
+
+template <int NT>
+void launch(float* y, const float* x, const float* w, const float* bias, int64_t n, int64_t in, int64_t out, int ks,
+            bool accumulate) {
+    const int64_t tiles = (out + kBlockRows - 1) / kBlockRows;
+    cudaLaunchConfig_t cfg = {};
+    cfg.gridDim = dim3((unsigned)(tiles * ks));
+    cfg.blockDim = dim3(kWarps * 32);
+    cfg.stream = cudaStreamPerThread;
+    cudaLaunchAttribute attr[1];
+    attr[0].id = cudaLaunchAttributeClusterDimension;
+    attr[0].val.clusterDim.x = (unsigned)ks;
+    attr[0].val.clusterDim.y = 1;
+    attr[0].val.clusterDim.z = 1;
+    cfg.attrs = attr;
+    cfg.numAttrs = ks > 1 ? 1 : 0;
+    const cudaError_t err = cudaLaunchKernelEx(&cfg, skinny_gemm_kernel<NT>, y, x, w, bias, (int)n, in, out, ks, accumulate);
+    if (err != cudaSuccess) fail("linear (cuda skinny GEMM): launch failed: ", cudaGetErrorString(err));
+}
+
+bool skinny_disabled() {
+    static const bool off = [] {
+        const char* e = std::getenv("T2L_SKINNY");
+        return e && std::string(e) == "0";
+    }();
+    return off;
+}
+
+}  // namespace
+
+bool linear_skinny(float* y, const float* x, const float* w, const float* bias, int64_t n, int64_t in, int64_t out,
+                   bool accumulate) {
+    if (skinny_disabled() || n < 2 || n > 32 || in % 16 || in > INT32_MAX || out <= 0 || !aligned16(x) || !aligned16(w))
+        return false;
+    static const bool clusters = [] {
+        int dev = 0, major = 0;
+        CUDA_CHECK(cudaGetDevice(&dev));
+        CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev));
+        return major >= 9;
+    }();
+    // Split k over a cluster until there are ~2 blocks per SM, keeping >= 4 k blocks per slice.
+    const int64_t tiles = (out + kBlockRows - 1) / kBlockRows, kblocks = in / 16;
+    int ks = 1;
+    while (clusters && ks < kMaxCluster && tiles * ks < 2 * sm_count() && kblocks >= 8 * ks) ks *= 2;
+    switch ((n + 7) / 8) {
+        case 1: launch<1>(y, x, w, bias, n, in, out, ks, accumulate); break;
+        case 2: launch<2>(y, x, w, bias, n, in, out, ks, accumulate); break;
+        case 3: launch<3>(y, x, w, bias, n, in, out, ks, accumulate); break;
+        default: launch<4>(y, x, w, bias, n, in, out, ks, accumulate); break;
+    }
+    check_launch("linear (cuda skinny GEMM)");
+    return true;
+}
+
+}  // namespace t2l::cuda
