@@ -14,10 +14,17 @@
 // Each lane loads 16 bytes of a weight row (4 consecutive k) and 16 bytes of a row of x: the
 // k8 steps use the 4 values in the order (k, k+1) -> (col t, col t+4) of the fragment, the same
 // permutation for A and B, so the sum over k is unchanged and every load is one float4.
-// A block of 4 warps owns 64 output rows; when the rows alone give fewer than ~2 blocks per SM,
-// a cluster of ks blocks (sm_90) splits k and block 0 of the cluster sums the others' partial
-// tiles through distributed shared memory, in rank order (deterministic; no second launch).
-// Versions that earned their place (H200): (1) this one.
+// A block of 4 warps owns 16 output rows and splits k between its warps; when the rows give fewer
+// than ~4 blocks per SM, a cluster of ks blocks (sm_90) splits k further and block 0 of the
+// cluster adds the others' totals through distributed shared memory. Every sum is taken in a
+// fixed order: the result is deterministic, and there is no second launch.
+// The tensor core truncates as it accumulates, so the error of one long mma chain grows with k
+// (‖err‖/‖y‖ 3.6e-6 at k = 4096): each 64-wide k step starts from zero and is added into f32
+// sums in the CUDA cores.
+// Versions that earned their place (H200, gte-large encoder at ~20 tokens + the L hypernetwork):
+//   (1) 4 warps x 16 rows per block, k split only across a cluster: 347-657 GB/s on the encoder's
+//       products (too few warps in flight: 1-4 per SM with ~16 KB of loads each).
+//   (2) this one: the block's warps split k too.
 #include <cooperative_groups.h>
 #include <cstdlib>
 #include <string>
@@ -29,8 +36,7 @@ namespace t2l::cuda {
 
 namespace {
 
-constexpr int kWarps = 4;                // warps per block, 16 output rows each
-constexpr int kBlockRows = 16 * kWarps;  // output rows per block
+constexpr int kWarps = 4;                // warps per block, each a slice of k of the block's 16 rows
 constexpr int kUnroll = 4;               // 16-wide k blocks in flight per lane
 constexpr int kMaxCluster = 8;           // the portable cluster size
 
@@ -62,8 +68,8 @@ __device__ __forceinline__ float4 pick_zero(bool ok, const float* p) {
     return ok ? __ldg(reinterpret_cast<const float4*>(p)) : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
 }
 
-// NT: 8-row tiles of x (n <= 8·NT). Grid: ceil(out / 64) · ks blocks, ks consecutive blocks per
-// cluster (block rank r takes the r-th slice of k).
+// NT: 8-row tiles of x (n <= 8·NT). Grid: ceil(out / 16) · ks blocks; ks consecutive blocks form
+// a cluster over the same 16 output rows, and block rank r with its warp w takes k slice r·kWarps + w.
 template <int NT>
 __global__ void __launch_bounds__(kWarps * 32) skinny_gemm_kernel(float* __restrict__ y, const float* __restrict__ x,
                                                                   const float* __restrict__ w,
@@ -71,9 +77,8 @@ __global__ void __launch_bounds__(kWarps * 32) skinny_gemm_kernel(float* __restr
                                                                   int64_t out, int ks, bool accumulate) {
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     const int g = lane >> 2, t = lane & 3;  // the fragment's row group and column in the group
-    const int64_t tile = blockIdx.x / ks;
+    const int64_t o0 = (int64_t)(blockIdx.x / ks) * 16;  // the block's first output row
     const int part = (int)(blockIdx.x % ks);
-    const int64_t o0 = tile * kBlockRows + warp * 16;  // this warp's first output row
     // Rows past the end read the last row (never past w) and are not stored.
     const float* wa = w + min(o0 + g, out - 1) * in + 4 * t;
     const float* wb = w + min(o0 + g + 8, out - 1) * in + 4 * t;
@@ -84,12 +89,15 @@ __global__ void __launch_bounds__(kWarps * 32) skinny_gemm_kernel(float* __restr
         x_ok[nt] = nt * 8 + g < n;
         xr[nt] = x + (x_ok[nt] ? nt * 8 + g : 0) * in + 4 * t;
     }
-    const int64_t kblocks = in / 16, per = (kblocks + ks - 1) / ks;
-    const int64_t kb0 = part * per, kb1 = min(kblocks, kb0 + per);
+    const int slices = ks * kWarps, slice = part * kWarps + warp;
+    const int64_t kblocks = in / 16, per = (kblocks + slices - 1) / slices;
+    const int64_t kb0 = slice * per, kb1 = min(kblocks, kb0 + per);
 
-    float c[NT][4];
+    // The tensor core's accumulation truncates, so its error grows with the length of the sum:
+    // each step's products are accumulated in c from zero and then added into sum (f32, rounded).
+    float sum[NT][4];
 #pragma unroll
-    for (int nt = 0; nt < NT; nt++) c[nt][0] = c[nt][1] = c[nt][2] = c[nt][3] = 0.0f;
+    for (int nt = 0; nt < NT; nt++) sum[nt][0] = sum[nt][1] = sum[nt][2] = sum[nt][3] = 0.0f;
 
     for (int64_t kb = kb0; kb < kb1; kb += kUnroll) {
         float4 A[kUnroll], B[kUnroll], X[kUnroll][NT];
@@ -102,6 +110,9 @@ __global__ void __launch_bounds__(kWarps * 32) skinny_gemm_kernel(float* __restr
 #pragma unroll
             for (int nt = 0; nt < NT; nt++) X[u][nt] = pick_zero(ok && x_ok[nt], xr[nt] + k);
         }
+        float c[NT][4];
+#pragma unroll
+        for (int nt = 0; nt < NT; nt++) c[nt][0] = c[nt][1] = c[nt][2] = c[nt][3] = 0.0f;
 #pragma unroll
         for (int u = 0; u < kUnroll; u++) {
             if (kb + u >= kb1) break;
@@ -123,53 +134,61 @@ __global__ void __launch_bounds__(kWarps * 32) skinny_gemm_kernel(float* __restr
                 }
             }
         }
+#pragma unroll
+        for (int nt = 0; nt < NT; nt++)
+#pragma unroll
+            for (int e = 0; e < 4; e++) sum[nt][e] += c[nt][e];
     }
 
-    // c[nt]: (row g, x rows 2t, 2t+1) and (row g + 8, the same x rows) of tile nt.
-    auto store = [&](int64_t row, int xrow, float v) {
+    // The block's warps add their slices in warp order through shared memory.
+    __shared__ float partial[kWarps][NT][4][32];
+#pragma unroll
+    for (int nt = 0; nt < NT; nt++)
+#pragma unroll
+        for (int e = 0; e < 4; e++) partial[warp][nt][e][lane] = sum[nt][e];
+    __syncthreads();
+    float* mine = &partial[0][0][0][0];  // warp 0's slot receives the block's total
+    for (int i = threadIdx.x; i < NT * 4 * 32; i += blockDim.x) {
+        float s = mine[i];
+#pragma unroll
+        for (int v = 1; v < kWarps; v++) s += mine[v * NT * 4 * 32 + i];
+        mine[i] = s;
+    }
+    // Entry (nt, e, lane) of a tile: output row g (+ 8 for e >= 2), x row nt·8 + 2t + (e & 1).
+    auto store = [&](int i, float v) {
+        const int nt = i / 128, e = (i / 32) % 4, l = i % 32;
+        const int64_t row = o0 + (l >> 2) + (e >= 2 ? 8 : 0);
+        const int xrow = nt * 8 + 2 * (l & 3) + (e & 1);
         if (row < out && xrow < n) {
             float* dst = y + (int64_t)xrow * out + row;
             *dst = v + (bias ? bias[row] : 0.0f) + (accumulate ? *dst : 0.0f);
         }
     };
     if (ks == 1) {
-#pragma unroll
-        for (int nt = 0; nt < NT; nt++) {
-            store(o0 + g, nt * 8 + 2 * t, c[nt][0]);
-            store(o0 + g, nt * 8 + 2 * t + 1, c[nt][1]);
-            store(o0 + g + 8, nt * 8 + 2 * t, c[nt][2]);
-            store(o0 + g + 8, nt * 8 + 2 * t + 1, c[nt][3]);
-        }
+        __syncthreads();
+        for (int i = threadIdx.x; i < NT * 4 * 32; i += blockDim.x) store(i, mine[i]);
         return;
     }
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-    // Split k: every block leaves its partial tile in shared memory; rank 0 adds them in order.
-    __shared__ float partial[kWarps][NT][4][32];
-#pragma unroll
-    for (int nt = 0; nt < NT; nt++)
-#pragma unroll
-        for (int e = 0; e < 4; e++) partial[warp][nt][e][lane] = c[nt][e];
+    // Split over a cluster: block 0 adds the other blocks' totals, in rank order, from their
+    // shared memory.
     namespace cg = cooperative_groups;
     cg::cluster_group cluster = cg::this_cluster();
     cluster.sync();
-    if (part == 0) {
-#pragma unroll
-        for (int nt = 0; nt < NT; nt++)
-#pragma unroll
-            for (int e = 0; e < 4; e++) {
-                float s = 0.0f;
-                for (int r = 0; r < ks; r++) s += cluster.map_shared_rank(&partial[0][0][0][0], r)[((warp * NT + nt) * 4 + e) * 32 + lane];
-                store(o0 + g + (e >= 2 ? 8 : 0), nt * 8 + 2 * t + (e & 1), s);
-            }
-    }
-    cluster.sync();  // the other blocks' shared memory stays until rank 0 has read it
+    if (part == 0)
+        for (int i = threadIdx.x; i < NT * 4 * 32; i += blockDim.x) {
+            float s = 0.0f;
+            for (int r = 0; r < ks; r++) s += cluster.map_shared_rank(mine, r)[i];
+            store(i, s);
+        }
+    cluster.sync();  // the other blocks' shared memory stays until block 0 has read it
 #endif
 }
 
 template <int NT>
 void launch(float* y, const float* x, const float* w, const float* bias, int64_t n, int64_t in, int64_t out, int ks,
             bool accumulate) {
-    const int64_t tiles = (out + kBlockRows - 1) / kBlockRows;
+    const int64_t tiles = (out + 15) / 16;
     cudaLaunchConfig_t cfg = {};
     cfg.gridDim = dim3((unsigned)(tiles * ks));
     cfg.blockDim = dim3(kWarps * 32);
@@ -205,10 +224,10 @@ bool linear_skinny(float* y, const float* x, const float* w, const float* bias, 
         CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev));
         return major >= 9;
     }();
-    // Split k over a cluster until there are ~2 blocks per SM, keeping >= 4 k blocks per slice.
-    const int64_t tiles = (out + kBlockRows - 1) / kBlockRows, kblocks = in / 16;
+    // Split k over a cluster until there are ~4 blocks per SM, keeping >= 2 k blocks per warp.
+    const int64_t tiles = (out + 15) / 16, kblocks = in / 16;
     int ks = 1;
-    while (clusters && ks < kMaxCluster && tiles * ks < 2 * sm_count() && kblocks >= 8 * ks) ks *= 2;
+    while (clusters && ks < kMaxCluster && tiles * ks < 4 * sm_count() && kblocks >= 4 * kWarps * ks) ks *= 2;
     switch ((n + 7) / 8) {
         case 1: launch<1>(y, x, w, bias, n, in, out, ks, accumulate); break;
         case 2: launch<2>(y, x, w, bias, n, in, out, ks, accumulate); break;
