@@ -8,7 +8,9 @@
 // One block per row; the sums are in double like the CPU's (a row of large mean and small
 // spread would otherwise lose digits in the mean), then the scale is rounded to f32 as there. y may be x: each element is read before it is written, by the
 // same thread, after the reductions have finished with the row.
-// Versions that earned their place: (1) this one; norms are <1% of a layer's time.
+// Versions that earned their place: (1) the loop over the row in strides of 256 threads;
+// (2) layer_norm_vec_kernel for the aligned rows (6.3 µs a call for 32 rows of 1024 with cold
+// caches before).
 #include "ops_common.cuh"
 #include "ops_cuda.h"
 
@@ -36,6 +38,48 @@ __global__ void __launch_bounds__(kThreads) layer_norm_kernel(float* y, const fl
     const float m = (float)mean;
     for (int64_t j = threadIdx.x; j < dim; j += blockDim.x)
         yi[j] = (xi[j] - m) * inv * load_any(w, wt, j) + load_any(b, bt, j);
+}
+
+// The same for rows of a multiple of 4 floats on 16-byte boundaries, up to 4 float4 per thread
+// of 1024: the row stays in registers, every load is issued before the first sum (one memory
+// round trip instead of dim / 256 dependent ones per pass; the encoder runs 49 per description).
+template <int V>
+__global__ void __launch_bounds__(1024) layer_norm_vec_kernel(float* y, const float* x, const void* w, DType wt,
+                                                             const void* b, DType bt, int64_t dim, float eps) {
+    __shared__ double red[32];
+    const int64_t n4 = dim / 4;
+    const float4* xi = reinterpret_cast<const float4*>(x + blockIdx.x * dim);
+    float4* yi = reinterpret_cast<float4*>(y + blockIdx.x * dim);
+    float4 v[V];
+    double s = 0.0;
+#pragma unroll
+    for (int j = 0; j < V; j++) {
+        const int64_t c = threadIdx.x + (int64_t)j * blockDim.x;
+        v[j] = c < n4 ? xi[c] : make_float4(0, 0, 0, 0);
+    }
+#pragma unroll
+    for (int j = 0; j < V; j++) s += (double)v[j].x + (double)v[j].y + (double)v[j].z + (double)v[j].w;
+    const double mean = block_sum(s, red) / (double)dim;
+    double q = 0.0;
+#pragma unroll
+    for (int j = 0; j < V; j++) {
+        if (threadIdx.x + (int64_t)j * blockDim.x >= n4) continue;
+        const double d0 = v[j].x - mean, d1 = v[j].y - mean, d2 = v[j].z - mean, d3 = v[j].w - mean;
+        q += d0 * d0 + d1 * d1 + d2 * d2 + d3 * d3;
+    }
+    const double var = block_sum(q, red) / (double)dim;
+    const float inv = (float)(1.0 / sqrt(var + (double)eps));
+    const float m = (float)mean;
+#pragma unroll
+    for (int j = 0; j < V; j++) {
+        const int64_t c = threadIdx.x + (int64_t)j * blockDim.x;
+        if (c >= n4) continue;
+        const float e[4] = {v[j].x, v[j].y, v[j].z, v[j].w};
+        float o[4];
+#pragma unroll
+        for (int k = 0; k < 4; k++) o[k] = (e[k] - m) * inv * load_any(w, wt, 4 * c + k) + load_any(b, bt, 4 * c + k);
+        yi[c] = make_float4(o[0], o[1], o[2], o[3]);
+    }
 }
 
 __global__ void __launch_bounds__(kThreads) rms_norm_kernel(float* y, const float* x, const void* w, DType wt,
@@ -69,7 +113,15 @@ void layer_norm(float* y, const float* x, const void* w, DType wt, const void* b
     if (bt != DType::F32 && bt != DType::BF16 && bt != DType::F16)
         fail("layer_norm (cuda): bias must be f32, bf16 or f16, got ", dtype_name(bt));
     if (n == 0) return;
-    layer_norm_kernel<<<(unsigned)n, kThreads>>>(y, x, w, wt, b, bt, dim, eps);
+    const int64_t n4 = dim / 4;
+    if (dim % 4 == 0 && aligned16(x) && aligned16(y) && n4 <= 4 * 1024) {
+        const int V = n4 <= 1024 ? 1 : n4 <= 2048 ? 2 : 4;  // float4s per thread
+        const unsigned threads = (unsigned)(((n4 + V - 1) / V + 31) / 32 * 32);
+        auto kernel = V == 1 ? layer_norm_vec_kernel<1> : V == 2 ? layer_norm_vec_kernel<2> : layer_norm_vec_kernel<4>;
+        kernel<<<(unsigned)n, threads>>>(y, x, w, wt, b, bt, dim, eps);
+    } else {
+        layer_norm_kernel<<<(unsigned)n, kThreads>>>(y, x, w, wt, b, bt, dim, eps);
+    }
     check_launch("layer_norm (cuda)");
 }
 

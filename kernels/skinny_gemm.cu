@@ -19,7 +19,7 @@
 // cluster adds the others' totals through distributed shared memory. Every sum is taken in a
 // fixed order: the result is deterministic, and there is no second launch.
 // The tensor core truncates as it accumulates, so the error of one long mma chain grows with k
-// (‖err‖/‖y‖ 3.6e-6 at k = 4096): each 64-wide k step starts from zero and is added into f32
+// (‖err‖/‖y‖ 3.6e-6 at k = 4096): each 32- or 64-wide k step starts from zero and is added into f32
 // sums in the CUDA cores.
 // Versions that earned their place (H200, gte-large encoder at ~20 tokens + the L hypernetwork):
 //   (1) 4 warps x 16 rows per block, k split only across a cluster: 347-657 GB/s on the encoder's
@@ -37,7 +37,6 @@ namespace t2l::cuda {
 namespace {
 
 constexpr int kWarps = 4;                // warps per block, each a slice of k of the block's 16 rows
-constexpr int kUnroll = 4;               // 16-wide k blocks in flight per lane
 constexpr int kMaxCluster = 8;           // the portable cluster size
 
 __device__ __forceinline__ uint32_t tf32_bits(float f) {
@@ -68,20 +67,27 @@ __device__ __forceinline__ float4 pick_zero(bool ok, const float* p) {
     return ok ? __ldg(reinterpret_cast<const float4*>(p)) : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
 }
 
-// NT: 8-row tiles of x (n <= 8·NT). Grid: ceil(out / 16) · ks blocks; ks consecutive blocks form
-// a cluster over the same 16 output rows, and block rank r with its warp w takes k slice r·kWarps + w.
-template <int NT>
+// NT: 8-row tiles of x (n <= 8·NT); RT: 16-row tiles of w per warp (each x fragment serves RT
+// weight tiles). Grid: ceil(out / (16·RT)) · ks blocks; ks consecutive blocks form a cluster over
+// the same output rows, and block rank r with its warp w takes k slice r·kWarps + w.
+template <int NT, int RT>
 __global__ void __launch_bounds__(kWarps * 32) skinny_gemm_kernel(float* __restrict__ y, const float* __restrict__ x,
                                                                   const float* __restrict__ w,
                                                                   const float* __restrict__ bias, int n, int64_t in,
                                                                   int64_t out, int ks, bool accumulate) {
+    constexpr int kUnroll = RT == 1 ? 4 : 2;  // 16-wide k blocks in flight per lane and weight tile
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     const int g = lane >> 2, t = lane & 3;  // the fragment's row group and column in the group
-    const int64_t o0 = (int64_t)(blockIdx.x / ks) * 16;  // the block's first output row
+    const int64_t o0 = (int64_t)(blockIdx.x / ks) * 16 * RT;  // the block's first output row
     const int part = (int)(blockIdx.x % ks);
     // Rows past the end read the last row (never past w) and are not stored.
-    const float* wa = w + min(o0 + g, out - 1) * in + 4 * t;
-    const float* wb = w + min(o0 + g + 8, out - 1) * in + 4 * t;
+    const float* wa[RT];
+    const float* wb[RT];
+#pragma unroll
+    for (int rt = 0; rt < RT; rt++) {
+        wa[rt] = w + min(o0 + 16 * rt + g, out - 1) * in + 4 * t;
+        wb[rt] = w + min(o0 + 16 * rt + g + 8, out - 1) * in + 4 * t;
+    }
     const float* xr[NT];
     bool x_ok[NT];
 #pragma unroll
@@ -95,69 +101,87 @@ __global__ void __launch_bounds__(kWarps * 32) skinny_gemm_kernel(float* __restr
 
     // The tensor core's accumulation truncates, so its error grows with the length of the sum:
     // each step's products are accumulated in c from zero and then added into sum (f32, rounded).
-    float sum[NT][4];
+    float sum[RT][NT][4];
 #pragma unroll
-    for (int nt = 0; nt < NT; nt++) sum[nt][0] = sum[nt][1] = sum[nt][2] = sum[nt][3] = 0.0f;
+    for (int rt = 0; rt < RT; rt++)
+#pragma unroll
+        for (int nt = 0; nt < NT; nt++) sum[rt][nt][0] = sum[rt][nt][1] = sum[rt][nt][2] = sum[rt][nt][3] = 0.0f;
 
     for (int64_t kb = kb0; kb < kb1; kb += kUnroll) {
-        float4 A[kUnroll], B[kUnroll], X[kUnroll][NT];
+        float4 A[kUnroll][RT], B[kUnroll][RT], X[kUnroll][NT];
 #pragma unroll
         for (int u = 0; u < kUnroll; u++) {  // every load of the step in flight before any use
             const bool ok = kb + u < kb1;
             const int64_t k = (kb + u) * 16;
-            A[u] = ok ? ld_stream_f4(wa + k) : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-            B[u] = ok ? ld_stream_f4(wb + k) : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+#pragma unroll
+            for (int rt = 0; rt < RT; rt++) {
+                A[u][rt] = ok ? ld_stream_f4(wa[rt] + k) : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+                B[u][rt] = ok ? ld_stream_f4(wb[rt] + k) : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+            }
 #pragma unroll
             for (int nt = 0; nt < NT; nt++) X[u][nt] = pick_zero(ok && x_ok[nt], xr[nt] + k);
         }
-        float c[NT][4];
+        float c[RT][NT][4];
 #pragma unroll
-        for (int nt = 0; nt < NT; nt++) c[nt][0] = c[nt][1] = c[nt][2] = c[nt][3] = 0.0f;
+        for (int rt = 0; rt < RT; rt++)
+#pragma unroll
+            for (int nt = 0; nt < NT; nt++) c[rt][nt][0] = c[rt][nt][1] = c[rt][nt][2] = c[rt][nt][3] = 0.0f;
 #pragma unroll
         for (int u = 0; u < kUnroll; u++) {
             if (kb + u >= kb1) break;
 #pragma unroll
             for (int h = 0; h < 2; h++) {  // k8 step h takes elements (2h, 2h + 1) of each float4
-                uint32_t ab[4], as[4];
-                split_tf32(h ? A[u].z : A[u].x, ab[0], as[0]);  // row g,     col t
-                split_tf32(h ? B[u].z : B[u].x, ab[1], as[1]);  // row g + 8, col t
-                split_tf32(h ? A[u].w : A[u].y, ab[2], as[2]);  // row g,     col t + 4
-                split_tf32(h ? B[u].w : B[u].y, ab[3], as[3]);  // row g + 8, col t + 4
+                uint32_t bb[NT][2], bs[NT][2];
 #pragma unroll
                 for (int nt = 0; nt < NT; nt++) {
-                    uint32_t bb[2], bs[2];
-                    split_tf32(h ? X[u][nt].z : X[u][nt].x, bb[0], bs[0]);  // k t,     x row g
-                    split_tf32(h ? X[u][nt].w : X[u][nt].y, bb[1], bs[1]);  // k t + 4, x row g
-                    mma_tf32(c[nt], as, bb);  // the small terms first, then the large one
-                    mma_tf32(c[nt], ab, bs);
-                    mma_tf32(c[nt], ab, bb);
+                    split_tf32(h ? X[u][nt].z : X[u][nt].x, bb[nt][0], bs[nt][0]);  // k t,     x row g
+                    split_tf32(h ? X[u][nt].w : X[u][nt].y, bb[nt][1], bs[nt][1]);  // k t + 4, x row g
+                }
+#pragma unroll
+                for (int rt = 0; rt < RT; rt++) {
+                    uint32_t ab[4], as[4];
+                    split_tf32(h ? A[u][rt].z : A[u][rt].x, ab[0], as[0]);  // row g,     col t
+                    split_tf32(h ? B[u][rt].z : B[u][rt].x, ab[1], as[1]);  // row g + 8, col t
+                    split_tf32(h ? A[u][rt].w : A[u][rt].y, ab[2], as[2]);  // row g,     col t + 4
+                    split_tf32(h ? B[u][rt].w : B[u][rt].y, ab[3], as[3]);  // row g + 8, col t + 4
+#pragma unroll
+                    for (int nt = 0; nt < NT; nt++) {
+                        mma_tf32(c[rt][nt], as, bb[nt]);  // the small terms first, then the large one
+                        mma_tf32(c[rt][nt], ab, bs[nt]);
+                        mma_tf32(c[rt][nt], ab, bb[nt]);
+                    }
                 }
             }
         }
 #pragma unroll
-        for (int nt = 0; nt < NT; nt++)
+        for (int rt = 0; rt < RT; rt++)
 #pragma unroll
-            for (int e = 0; e < 4; e++) sum[nt][e] += c[nt][e];
+            for (int nt = 0; nt < NT; nt++)
+#pragma unroll
+                for (int e = 0; e < 4; e++) sum[rt][nt][e] += c[rt][nt][e];
     }
 
     // The block's warps add their slices in warp order through shared memory.
-    __shared__ float partial[kWarps][NT][4][32];
+    constexpr int kTile = RT * NT * 4 * 32;  // one warp's sums
+    __shared__ float partial[kWarps][kTile];
 #pragma unroll
-    for (int nt = 0; nt < NT; nt++)
+    for (int rt = 0; rt < RT; rt++)
 #pragma unroll
-        for (int e = 0; e < 4; e++) partial[warp][nt][e][lane] = sum[nt][e];
+        for (int nt = 0; nt < NT; nt++)
+#pragma unroll
+            for (int e = 0; e < 4; e++) partial[warp][((rt * NT + nt) * 4 + e) * 32 + lane] = sum[rt][nt][e];
     __syncthreads();
-    float* mine = &partial[0][0][0][0];  // warp 0's slot receives the block's total
-    for (int i = threadIdx.x; i < NT * 4 * 32; i += blockDim.x) {
+    float* mine = &partial[0][0];  // warp 0's slot receives the block's total
+    for (int i = threadIdx.x; i < kTile; i += blockDim.x) {
         float s = mine[i];
 #pragma unroll
-        for (int v = 1; v < kWarps; v++) s += mine[v * NT * 4 * 32 + i];
+        for (int v = 1; v < kWarps; v++) s += mine[v * kTile + i];
         mine[i] = s;
     }
-    // Entry (nt, e, lane) of a tile: output row g (+ 8 for e >= 2), x row nt·8 + 2t + (e & 1).
+    // Entry (rt, nt, e, lane): output row 16·rt + g (+ 8 for e >= 2), x row nt·8 + 2t + (e & 1).
     auto store = [&](int i, float v) {
-        const int nt = i / 128, e = (i / 32) % 4, l = i % 32;
-        const int64_t row = o0 + (l >> 2) + (e >= 2 ? 8 : 0);
+        const int l = i % 32, e = (i / 32) % 4, nt = (i / 128) % NT, rt = i / (128 * NT);
+        const int64_t row = o0 + 16 * rt + (l >> 2) + (e >= 2 ? 8 : 0);
         const int xrow = nt * 8 + 2 * (l & 3) + (e & 1);
         if (row < out && xrow < n) {
             float* dst = y + (int64_t)xrow * out + row;
@@ -166,7 +190,7 @@ __global__ void __launch_bounds__(kWarps * 32) skinny_gemm_kernel(float* __restr
     };
     if (ks == 1) {
         __syncthreads();
-        for (int i = threadIdx.x; i < NT * 4 * 32; i += blockDim.x) store(i, mine[i]);
+        for (int i = threadIdx.x; i < kTile; i += blockDim.x) store(i, mine[i]);
         return;
     }
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
@@ -176,7 +200,7 @@ __global__ void __launch_bounds__(kWarps * 32) skinny_gemm_kernel(float* __restr
     cg::cluster_group cluster = cg::this_cluster();
     cluster.sync();
     if (part == 0)
-        for (int i = threadIdx.x; i < NT * 4 * 32; i += blockDim.x) {
+        for (int i = threadIdx.x; i < kTile; i += blockDim.x) {
             float s = 0.0f;
             for (int r = 0; r < ks; r++) s += cluster.map_shared_rank(mine, r)[i];
             store(i, s);
@@ -185,10 +209,10 @@ __global__ void __launch_bounds__(kWarps * 32) skinny_gemm_kernel(float* __restr
 #endif
 }
 
-template <int NT>
+template <int NT, int RT>
 void launch(float* y, const float* x, const float* w, const float* bias, int64_t n, int64_t in, int64_t out, int ks,
             bool accumulate) {
-    const int64_t tiles = (out + 15) / 16;
+    const int64_t tiles = (out + 16 * RT - 1) / (16 * RT);
     cudaLaunchConfig_t cfg = {};
     cfg.gridDim = dim3((unsigned)(tiles * ks));
     cfg.blockDim = dim3(kWarps * 32);
@@ -200,7 +224,7 @@ void launch(float* y, const float* x, const float* w, const float* bias, int64_t
     attr[0].val.clusterDim.z = 1;
     cfg.attrs = attr;
     cfg.numAttrs = ks > 1 ? 1 : 0;
-    const cudaError_t err = cudaLaunchKernelEx(&cfg, skinny_gemm_kernel<NT>, y, x, w, bias, (int)n, in, out, ks, accumulate);
+    const cudaError_t err = cudaLaunchKernelEx(&cfg, skinny_gemm_kernel<NT, RT>, y, x, w, bias, (int)n, in, out, ks, accumulate);
     if (err != cudaSuccess) fail("linear (cuda skinny GEMM): launch failed: ", cudaGetErrorString(err));
 }
 
@@ -224,16 +248,19 @@ bool linear_skinny(float* y, const float* x, const float* w, const float* bias, 
         CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev));
         return major >= 9;
     }();
-    // Split k over a cluster until there are ~4 blocks per SM, keeping >= 2 k blocks per warp.
-    const int64_t tiles = (out + 15) / 16, kblocks = in / 16;
+    // Tall products (>= 4096 rows) take 32 rows per warp: x is then re-read from L2 half as often
+    // (at 16 rows and n = 32 the x fragments are twice the weight bytes). Then split k over a
+    // cluster until there are ~4 blocks per SM, keeping >= 2 k blocks per warp.
+    const int RT = out >= 4096 ? 2 : 1;
+    const int64_t tiles = (out + 16 * RT - 1) / (16 * RT), kblocks = in / 16;
     int ks = 1;
     while (clusters && ks < kMaxCluster && tiles * ks < 4 * sm_count() && kblocks >= 4 * kWarps * ks) ks *= 2;
-    switch ((n + 7) / 8) {
-        case 1: launch<1>(y, x, w, bias, n, in, out, ks, accumulate); break;
-        case 2: launch<2>(y, x, w, bias, n, in, out, ks, accumulate); break;
-        case 3: launch<3>(y, x, w, bias, n, in, out, ks, accumulate); break;
-        default: launch<4>(y, x, w, bias, n, in, out, ks, accumulate); break;
-    }
+    const int NT = (int)((n + 7) / 8);
+#define T2L_SKINNY_CASE(NT_, RT_) \
+    if (NT == NT_ && RT == RT_) launch<NT_, RT_>(y, x, w, bias, n, in, out, ks, accumulate);
+    T2L_SKINNY_CASE(1, 1) T2L_SKINNY_CASE(2, 1) T2L_SKINNY_CASE(3, 1) T2L_SKINNY_CASE(4, 1)
+    T2L_SKINNY_CASE(1, 2) T2L_SKINNY_CASE(2, 2) T2L_SKINNY_CASE(3, 2) T2L_SKINNY_CASE(4, 2)
+#undef T2L_SKINNY_CASE
     check_launch("linear (cuda skinny GEMM)");
     return true;
 }

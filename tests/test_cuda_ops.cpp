@@ -100,6 +100,7 @@ TEST_CASE("linear on CUDA matches the CPU (GEMV n <= 8, cuBLAS n > 8, f32 skinny
         // f32 weights, 2..32 rows: the tensor-core skinny GEMM (one block per 64 rows, or a cluster splitting k)
         {2, 1024, 3072, DType::F32, true},   {20, 1024, 1024, DType::F32, true}, {20, 4096, 1024, DType::F32, false},
         {32, 2048, 4100, DType::F32, false}, {13, 512, 77, DType::F32, true},    {9, 4096, 200, DType::F32, false},
+        {5, 512, 4096, DType::F32, true},
     };
     for (const Case& c : cases) {
         const Tensor x = random_tensor({c.n, c.in}, DType::F32, rng);
@@ -159,7 +160,7 @@ TEST_CASE("layer_norm and rms_norm on CUDA match the CPU", "[cuda]") {
     NEED_GPU();
     std::mt19937 rng(202);
     for (int64_t n : {1, 37})
-        for (int64_t dim : {768, 1003, 4096})
+        for (int64_t dim : {768, 1003, 4096, 9000})
             for (DType wt : {DType::F32, DType::BF16, DType::F16}) {
                 // A large mean over a small spread: a one-pass f32 variance would lose it.
                 const Tensor x = random_tensor({n, dim}, DType::F32, rng, 2.0f, 4.0f);
