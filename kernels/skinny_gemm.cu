@@ -24,7 +24,10 @@
 // Versions that earned their place (H200, gte-large encoder at ~20 tokens + the L hypernetwork):
 //   (1) 4 warps x 16 rows per block, k split only across a cluster: 347-657 GB/s on the encoder's
 //       products (too few warps in flight: 1-4 per SM with ~16 KB of loads each).
-//   (2) this one: the block's warps split k too.
+//   (2) the block's warps split k too: the encoder 2.33 -> 2.00 ms, the hypernetwork 1.20 ->
+//       1.11 ms (warm, 15 tokens). Still 0.5-0.9 TB/s on the encoder's products under ncu: each
+//       warp streams 2-8 KB with one batch of loads in flight and no pipelining across batches.
+//   (3) 32 rows per warp for the heads (below).
 #include <cooperative_groups.h>
 #include <cstdlib>
 #include <string>
@@ -248,10 +251,11 @@ bool linear_skinny(float* y, const float* x, const float* w, const float* bias, 
         CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev));
         return major >= 9;
     }();
-    // Tall products (>= 4096 rows) take 32 rows per warp: x is then re-read from L2 half as often
-    // (at 16 rows and n = 32 the x fragments are twice the weight bytes). Then split k over a
-    // cluster until there are ~4 blocks per SM, keeping >= 2 k blocks per warp.
-    const int RT = out >= 4096 ? 2 : 1;
+    // The hypernetwork's heads (tens of thousands of rows) take 32 rows per warp: x is re-read
+    // from L2 half as often (at 16 rows and n = 32 its fragments are twice the weight bytes):
+    // 323 -> 309 us for the 537 MB q head. The encoder's 8192-row product lost (35.6 -> 41.9 us).
+    // Then split k over a cluster until there are ~4 blocks per SM, >= 2 k blocks per warp.
+    const int RT = out >= 16384 ? 2 : 1;
     const int64_t tiles = (out + 16 * RT - 1) / (16 * RT), kblocks = in / 16;
     int ks = 1;
     while (clusters && ks < kMaxCluster && tiles * ks < 4 * sm_count() && kblocks >= 4 * kWarps * ks) ks *= 2;

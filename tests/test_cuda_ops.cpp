@@ -100,7 +100,7 @@ TEST_CASE("linear on CUDA matches the CPU (GEMV n <= 8, cuBLAS n > 8, f32 skinny
         // f32 weights, 2..32 rows: the tensor-core skinny GEMM (one block per 64 rows, or a cluster splitting k)
         {2, 1024, 3072, DType::F32, true},   {20, 1024, 1024, DType::F32, true}, {20, 4096, 1024, DType::F32, false},
         {32, 2048, 4100, DType::F32, false}, {13, 512, 77, DType::F32, true},    {9, 4096, 200, DType::F32, false},
-        {5, 512, 4096, DType::F32, true},
+        {5, 512, 4096, DType::F32, true},    {3, 256, 16500, DType::F32, false},  // 32 rows per warp
     };
     for (const Case& c : cases) {
         const Tensor x = random_tensor({c.n, c.in}, DType::F32, rng);
