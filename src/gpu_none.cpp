@@ -69,6 +69,14 @@ bool linear_pair(float*, const float*, const void*, DType, int64_t, int64_t, flo
     no_cuda("linear_pair");
     return false;
 }
+bool linear_glu(float*, const float*, const void*, DType, int64_t, int64_t, int) {
+    no_cuda("linear_glu");
+    return false;
+}
+bool linear_skinny(float*, const float*, const float*, const float*, int64_t, int64_t, int64_t, bool) {
+    no_cuda("linear_skinny");
+    return false;
+}
 void split_qkv_rope(float*, float*, float*, const float*, int64_t, int, int, const float*, const float*) { no_cuda("split_qkv_rope"); }
 void qkv_rope_cache(float*, void*, void*, DType, const float*, const float*, const float*, const int32_t*, const void*,
                     const void*, DType, int, int, int, float, bool, const float*, const float*, int64_t) {
