@@ -2,7 +2,8 @@
 //
 // CPU twins: cpu::layer_norm and cpu::rms_norm in src/ops/ops_cpu.cpp.
 //   layer_norm: y = (x - mean) · 1/sqrt(var + eps) · w + b, two passes (mean, then the variance
-//               around it: no cancellation), as the CPU does in double.
+//               around it: no cancellation), as the CPU does in double; optionally of x + residual
+//               (a post-norm block's residual add in the same pass).
 //   rms_norm:   y = x · 1/sqrt(mean(x²) + eps) · (plus_one ? 1 + w : w); Gemma stores w - 1,
 //               and HF adds the 1 in f32, so the GPU does the same.
 // One block per row; the sums are in double like the CPU's (a row of large mean and small
@@ -20,43 +21,53 @@ namespace {
 
 constexpr int kThreads = 256;
 
-__global__ void __launch_bounds__(kThreads) layer_norm_kernel(float* y, const float* x, const void* w, DType wt,
-                                                              const void* b, DType bt, int64_t dim, float eps) {
+// x + r, or x when there is no residual.
+__device__ __forceinline__ float with_residual(const float* x, const float* r, int64_t j) { return r ? x[j] + r[j] : x[j]; }
+
+__global__ void __launch_bounds__(kThreads) layer_norm_kernel(float* y, const float* x, const float* res, const void* w,
+                                                              DType wt, const void* b, DType bt, int64_t dim, float eps) {
+    pdl_trigger();
     __shared__ double red[32];
     const float* xi = x + blockIdx.x * dim;
+    const float* ri = res ? res + blockIdx.x * dim : nullptr;
     float* yi = y + blockIdx.x * dim;
     double s = 0.0;
-    for (int64_t j = threadIdx.x; j < dim; j += blockDim.x) s += xi[j];
+    for (int64_t j = threadIdx.x; j < dim; j += blockDim.x) s += with_residual(xi, ri, j);
     const double mean = block_sum(s, red) / (double)dim;
     double v = 0.0;
     for (int64_t j = threadIdx.x; j < dim; j += blockDim.x) {
-        const double d = xi[j] - mean;
+        const double d = with_residual(xi, ri, j) - mean;
         v += d * d;
     }
     const double var = block_sum(v, red) / (double)dim;
     const float inv = (float)(1.0 / sqrt(var + (double)eps));
     const float m = (float)mean;
-    for (int64_t j = threadIdx.x; j < dim; j += blockDim.x)
-        yi[j] = (xi[j] - m) * inv * load_any(w, wt, j) + load_any(b, bt, j);
+    for (int64_t j = threadIdx.x; j < dim; j += blockDim.x)  // reads j of x and r before writing j of y
+        yi[j] = (with_residual(xi, ri, j) - m) * inv * load_any(w, wt, j) + load_any(b, bt, j);
 }
 
 // The same for rows of a multiple of 4 floats on 16-byte boundaries, up to 4 float4 per thread
 // of 1024: the row stays in registers, every load is issued before the first sum (one memory
 // round trip instead of dim / 256 dependent ones per pass; the encoder runs 49 per description).
 template <int V>
-__global__ void __launch_bounds__(1024) layer_norm_vec_kernel(float* y, const float* x, const void* w, DType wt,
-                                                             const void* b, DType bt, int64_t dim, float eps) {
+__global__ void __launch_bounds__(1024) layer_norm_vec_kernel(float* y, const float* x, const float* res, const void* w,
+                                                             DType wt, const void* b, DType bt, int64_t dim, float eps) {
+    pdl_trigger();
     __shared__ double red[32];
     const int64_t n4 = dim / 4;
     const float4* xi = reinterpret_cast<const float4*>(x + blockIdx.x * dim);
+    const float4* ri = res ? reinterpret_cast<const float4*>(res + blockIdx.x * dim) : nullptr;
     float4* yi = reinterpret_cast<float4*>(y + blockIdx.x * dim);
-    float4 v[V];
+    float4 v[V], r[V];
     double s = 0.0;
 #pragma unroll
     for (int j = 0; j < V; j++) {
         const int64_t c = threadIdx.x + (int64_t)j * blockDim.x;
         v[j] = c < n4 ? xi[c] : make_float4(0, 0, 0, 0);
+        r[j] = ri && c < n4 ? ri[c] : make_float4(0, 0, 0, 0);
     }
+#pragma unroll
+    for (int j = 0; j < V; j++) v[j] = make_float4(v[j].x + r[j].x, v[j].y + r[j].y, v[j].z + r[j].z, v[j].w + r[j].w);
 #pragma unroll
     for (int j = 0; j < V; j++) s += (double)v[j].x + (double)v[j].y + (double)v[j].z + (double)v[j].w;
     const double mean = block_sum(s, red) / (double)dim;
@@ -108,19 +119,19 @@ void check(const char* op, const float* y, const float* x, const void* w, DType 
 }  // namespace
 
 void layer_norm(float* y, const float* x, const void* w, DType wt, const void* b, DType bt, int64_t n, int64_t dim,
-                float eps) {
+                float eps, const float* residual) {
     check("layer_norm", y, x, w, wt, n, dim);
     if (bt != DType::F32 && bt != DType::BF16 && bt != DType::F16)
         fail("layer_norm (cuda): bias must be f32, bf16 or f16, got ", dtype_name(bt));
     if (n == 0) return;
     const int64_t n4 = dim / 4;
-    if (dim % 4 == 0 && aligned16(x) && aligned16(y) && n4 <= 4 * 1024) {
+    if (dim % 4 == 0 && aligned16(x) && aligned16(y) && (!residual || aligned16(residual)) && n4 <= 4 * 1024) {
         const int V = n4 <= 1024 ? 1 : n4 <= 2048 ? 2 : 4;  // float4s per thread
         const unsigned threads = (unsigned)(((n4 + V - 1) / V + 31) / 32 * 32);
         auto kernel = V == 1 ? layer_norm_vec_kernel<1> : V == 2 ? layer_norm_vec_kernel<2> : layer_norm_vec_kernel<4>;
-        kernel<<<(unsigned)n, threads>>>(y, x, w, wt, b, bt, dim, eps);
+        kernel<<<(unsigned)n, threads>>>(y, x, residual, w, wt, b, bt, dim, eps);
     } else {
-        layer_norm_kernel<<<(unsigned)n, kThreads>>>(y, x, w, wt, b, bt, dim, eps);
+        layer_norm_kernel<<<(unsigned)n, kThreads>>>(y, x, residual, w, wt, b, bt, dim, eps);
     }
     check_launch("layer_norm (cuda)");
 }

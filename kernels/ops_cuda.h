@@ -27,8 +27,9 @@ namespace t2l::cuda {
 void linear(float* y, const float* x, const void* w, DType wt, const void* bias, DType bt, int64_t n, int64_t in,
             int64_t out, bool accumulate = false);
 
+// residual (or null): normalise x + residual; y may be x or residual.
 void layer_norm(float* y, const float* x, const void* w, DType wt, const void* b, DType bt, int64_t n, int64_t dim,
-                float eps);
+                float eps, const float* residual = nullptr);
 void rms_norm(float* y, const float* x, const void* w, DType wt, int64_t n, int64_t dim, float eps, bool plus_one);
 
 void silu(float* x, int64_t n);

@@ -79,6 +79,7 @@ __global__ void __launch_bounds__(kWarps * 32) skinny_gemm_kernel(float* __restr
                                                                   const float* __restrict__ bias, int n, int64_t in,
                                                                   int64_t out, int ks, bool accumulate) {
     constexpr int kUnroll = RT == 1 ? 4 : 2;  // 16-wide k blocks in flight per lane and weight tile
+    pdl_wait();  // x (and y, when accumulating) only after the kernel before has finished
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     const int g = lane >> 2, t = lane & 3;  // the fragment's row group and column in the group
     const int64_t o0 = (int64_t)(blockIdx.x / ks) * 16 * RT;  // the block's first output row
@@ -164,6 +165,8 @@ __global__ void __launch_bounds__(kWarps * 32) skinny_gemm_kernel(float* __restr
                 for (int e = 0; e < 4; e++) sum[rt][nt][e] += c[rt][nt][e];
     }
 
+    pdl_trigger();  // the next kernel may start its blocks while these reduce and store
+
     // The block's warps add their slices in warp order through shared memory.
     constexpr int kTile = RT * NT * 4 * 32;  // one warp's sums
     __shared__ float partial[kWarps][kTile];
@@ -220,14 +223,31 @@ void launch(float* y, const float* x, const float* w, const float* bias, int64_t
     cfg.gridDim = dim3((unsigned)(tiles * ks));
     cfg.blockDim = dim3(kWarps * 32);
     cfg.stream = cudaStreamPerThread;
-    cudaLaunchAttribute attr[1];
-    attr[0].id = cudaLaunchAttributeClusterDimension;
-    attr[0].val.clusterDim.x = (unsigned)ks;
-    attr[0].val.clusterDim.y = 1;
-    attr[0].val.clusterDim.z = 1;
+    // The cluster (when k is split) and programmatic dependent launch (when on: the blocks start
+    // while the kernel before drains, and wait at pdl_wait).
+    cudaLaunchAttribute attr[2];
+    int na = 0;
+    if (ks > 1) {
+        attr[na].id = cudaLaunchAttributeClusterDimension;
+        attr[na].val.clusterDim.x = (unsigned)ks;
+        attr[na].val.clusterDim.y = 1;
+        attr[na].val.clusterDim.z = 1;
+        na++;
+    }
+    if (pdl_enabled()) {
+        attr[na].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+        attr[na].val.programmaticStreamSerializationAllowed = 1;
+        na++;
+    }
     cfg.attrs = attr;
-    cfg.numAttrs = ks > 1 ? 1 : 0;
-    const cudaError_t err = cudaLaunchKernelEx(&cfg, skinny_gemm_kernel<NT, RT>, y, x, w, bias, (int)n, in, out, ks, accumulate);
+    cfg.numAttrs = (unsigned)na;
+    cudaError_t err = cudaLaunchKernelEx(&cfg, skinny_gemm_kernel<NT, RT>, y, x, w, bias, (int)n, in, out, ks, accumulate);
+    if (err != cudaSuccess && pdl_enabled()) {  // refused with programmatic launch: never ask again
+        cudaGetLastError();
+        pdl_unsupported();
+        cfg.numAttrs = (unsigned)(na - 1);  // the programmatic attribute is the last one
+        err = cudaLaunchKernelEx(&cfg, skinny_gemm_kernel<NT, RT>, y, x, w, bias, (int)n, in, out, ks, accumulate);
+    }
     if (err != cudaSuccess) fail("linear (cuda skinny GEMM): launch failed: ", cudaGetErrorString(err));
 }
 

@@ -35,7 +35,9 @@ namespace {
 [[noreturn]] void no_cuda(const char* op) { fail(op, ": this build has no CUDA support"); }
 }  // namespace
 void linear(float*, const float*, const void*, DType, const void*, DType, int64_t, int64_t, int64_t, bool) { no_cuda("linear"); }
-void layer_norm(float*, const float*, const void*, DType, const void*, DType, int64_t, int64_t, float) { no_cuda("layer_norm"); }
+void layer_norm(float*, const float*, const void*, DType, const void*, DType, int64_t, int64_t, float, const float*) {
+    no_cuda("layer_norm");
+}
 void rms_norm(float*, const float*, const void*, DType, int64_t, int64_t, float, bool) { no_cuda("rms_norm"); }
 void silu(float*, int64_t) { no_cuda("silu"); }
 void gelu_erf(float*, int64_t) { no_cuda("gelu"); }

@@ -179,6 +179,17 @@ TEST_CASE("layer_norm and rms_norm on CUDA match the CPU", "[cuda]") {
                     report(cat("layer_norm ", dtype_name(wt), " n=", n, " dim=", dim), m);
                     CHECK(m.bad == 0);
                 }
+                {  // y = LN(x + residual), written over the residual (the encoder's post-norm)
+                    const Tensor res = random_tensor({n, dim}, DType::F32, rng, -1.0f, 1.0f);
+                    Tensor y = res.to(Device::CPU);
+                    layer_norm(y, x, w, b, 1e-5f, &y);
+                    Tensor yg = res.to(Device::CUDA);
+                    layer_norm(yg, xg, wg, bg, 1e-5f, &yg);
+                    const std::vector<float> ref = y.to_floats();
+                    const Measured m = compare(yg.to_floats(), ref, tol_rel(ref));
+                    report(cat("layer_norm + residual ", dtype_name(wt), " n=", n, " dim=", dim), m);
+                    CHECK(m.bad == 0);
+                }
                 for (bool plus_one : {false, true}) {
                     Tensor y = Tensor::empty({n, dim});
                     rms_norm(y, x, w, 1e-6f, plus_one);

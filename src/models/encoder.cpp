@@ -224,8 +224,7 @@ void TextEncoder::encode(Run& r, std::vector<Tensor>* layers) const {
         }
         attention(r.ctx, r.q, r.k, r.v, ap);
         linear(r.attn, r.ctx, L.o_w, &L.o_b);
-        add_(r.attn, r.x);                                   // post-norm: LN(x + attn(x))
-        layer_norm(r.x, r.attn, L.attn_ln_w, L.attn_ln_b, cfg_.ln_eps);
+        layer_norm(r.x, r.attn, L.attn_ln_w, L.attn_ln_b, cfg_.ln_eps, &r.x);  // post-norm: LN(x + attn(x))
 
         if (cfg_.arch == "new") {
             linear(r.up_gate, r.x, L.up_gate_w);             // gated: down(gelu(gate) * up), one product
@@ -235,8 +234,7 @@ void TextEncoder::encode(Run& r, std::vector<Tensor>* layers) const {
             gelu_erf_(r.gate);
         }
         linear(r.mlp, r.gate, L.down_w, &L.down_b);
-        add_(r.mlp, r.x);                                    // post-norm: LN(x + mlp(x))
-        layer_norm(r.x, r.mlp, L.mlp_ln_w, L.mlp_ln_b, cfg_.ln_eps);
+        layer_norm(r.x, r.mlp, L.mlp_ln_w, L.mlp_ln_b, cfg_.ln_eps, &r.x);    // post-norm: LN(x + mlp(x))
         if (layers) layers->push_back(r.x.to(Device::CPU));
     }
 }

@@ -102,18 +102,30 @@ void linear_add(Tensor& y, const Tensor& x, const Tensor& w) {
     }
 }
 
-void layer_norm(Tensor& y, const Tensor& x, const Tensor& weight, const Tensor& bias, float eps) {
-    const Device dev = device_of("layer_norm", {&y, &x, &weight, &bias});
+void layer_norm(Tensor& y, const Tensor& x, const Tensor& weight, const Tensor& bias, float eps, const Tensor* residual) {
+    const Device dev = residual ? device_of("layer_norm", {&y, &x, &weight, &bias, residual})
+                                : device_of("layer_norm", {&y, &x, &weight, &bias});
     need_f32(y, "layer_norm");
     need_f32(x, "layer_norm");
     need_float(weight, "layer_norm");
     need_float(bias, "layer_norm");
     const int64_t dim = x.dim(-1);
     need(weight.numel() == dim && bias.numel() == dim && y.numel() == x.numel(), "layer_norm", "shape mismatch");
+    if (residual) {
+        need_f32(*residual, "layer_norm");
+        need(residual->numel() == x.numel(), "layer_norm", "residual shape mismatch");
+    }
     const int64_t n = x.numel() / dim;
-    if (dev == Device::CUDA)
-        cuda::layer_norm(dptr(y), dptr(x), weight.data, weight.dtype, bias.data, bias.dtype, n, dim, eps);
-    else cpu::layer_norm(y.f32(), x.f32(), weight.data, weight.dtype, bias.data, bias.dtype, n, dim, eps);
+    if (dev == Device::CUDA) {
+        cuda::layer_norm(dptr(y), dptr(x), weight.data, weight.dtype, bias.data, bias.dtype, n, dim, eps,
+                         residual ? dptr(*residual) : nullptr);
+    } else if (residual) {  // the CPU adds first, then normalises: the same sums as the GPU's
+        std::vector<float> sum((size_t)x.numel());
+        for (size_t i = 0; i < sum.size(); i++) sum[i] = x.f32()[i] + residual->f32()[i];
+        cpu::layer_norm(y.f32(), sum.data(), weight.data, weight.dtype, bias.data, bias.dtype, n, dim, eps);
+    } else {
+        cpu::layer_norm(y.f32(), x.f32(), weight.data, weight.dtype, bias.data, bias.dtype, n, dim, eps);
+    }
 }
 
 void rms_norm(Tensor& y, const Tensor& x, const Tensor& weight, float eps, bool plus_one) {

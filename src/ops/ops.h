@@ -20,8 +20,10 @@ void linear(Tensor& y, const Tensor& x, const Tensor& w, const Tensor* bias = nu
 // y += x · wᵀ (LoRA's expand step adds into the projection's output).
 void linear_add(Tensor& y, const Tensor& x, const Tensor& w);
 
-// Row-wise normalisations over the last dimension; y may be x.
-void layer_norm(Tensor& y, const Tensor& x, const Tensor& weight, const Tensor& bias, float eps);
+// Row-wise normalisations over the last dimension; y may be x. With a residual, layer_norm
+// normalises x + residual (a post-norm block's add in the same pass; y may be the residual).
+void layer_norm(Tensor& y, const Tensor& x, const Tensor& weight, const Tensor& bias, float eps,
+                const Tensor* residual = nullptr);
 // RMSNorm: y = x / sqrt(mean(x²) + eps) * (plus_one ? 1 + w : w). Gemma stores w - 1, hence plus_one.
 void rms_norm(Tensor& y, const Tensor& x, const Tensor& weight, float eps, bool plus_one);
 
