@@ -133,7 +133,7 @@ private:
     WeightSource w_;
     Tensor embed_, final_norm_, lm_head_;
     Tensor final_norm_f32_;     // as Layer::in_norm_f32
-    bool fused_norms_ = false;  // T2L_FUSED_NORMS=1: the decode step folds the RMSNorms into the products
+    bool fused_norms_ = false;  // the decode step folds the RMSNorms into the products after them
     std::vector<Layer> layers_;
     std::vector<float> inv_freq_, inv_freq_local_;
     // Active adapter.
