@@ -107,13 +107,9 @@ namespace {
 
 // acc[r][i] (this lane's share) = sum over its k of x[i*in + k] * wr[r][k], for R rows of w and
 // N rows of x: the main loop every GEMV below shares. The caller has waited for x (pdl_wait).
-// With NORM (n = 1, 16-byte rows) x is read as x ∘ nw, the input of an RMSNorm with weight nw,
-// and ssq gathers this lane's share of Σ x²: every warp reads the whole row of x, so it knows
-// the norm's scale at the end without another kernel (rms_scale below).
-template <typename W, int N, int R, int U, bool VEC, bool PF = false, bool NORM = false>
+template <typename W, int N, int R, int U, bool VEC, bool PF = false>
 __device__ __forceinline__ void gemv_rows(float (&acc)[R][N], const float* __restrict__ x, const W* const (&wr)[R],
-                                          int64_t in, const float* __restrict__ nw = nullptr, float* ssq = nullptr) {
-    static_assert(!NORM || (N == 1 && VEC), "the normalised input is for one 16-byte-aligned row");
+                                          int64_t in) {
     constexpr int E = VEC ? Pack16<W>::n : 1;  // weights per chunk
     const int lane = threadIdx.x & 31;
 #pragma unroll
@@ -148,19 +144,6 @@ __device__ __forceinline__ void gemv_rows(float (&acc)[R][N], const float* __res
                         xv[4 * q + 2] = f.z;
                         xv[4 * q + 3] = f.w;
                     }
-                    if constexpr (NORM) {
-                        const float4* np = reinterpret_cast<const float4*>(nw + c * E);
-#pragma unroll
-                        for (int q = 0; q < E / 4; q++) {
-                            const float4 g = __ldg(np + q);
-                            const float gv[4] = {g.x, g.y, g.z, g.w};
-#pragma unroll
-                            for (int e = 0; e < 4; e++) {
-                                *ssq = fmaf(xv[4 * q + e], xv[4 * q + e], *ssq);
-                                xv[4 * q + e] *= gv[e];
-                            }
-                        }
-                    }
 #pragma unroll
                     for (int r = 0; r < R; r++)
 #pragma unroll
@@ -190,18 +173,12 @@ __device__ __forceinline__ void gemv_rows(float (&acc)[R][N], const float* __res
     }
 }
 
-// The RMSNorm scale 1 / sqrt(mean(x²) + eps) from the lanes' shares of Σ x² (as the CPU rounds it).
-__device__ __forceinline__ float rms_scale(float ssq, int64_t in, float eps) {
-    return (float)(1.0 / sqrt((double)warp_sum(ssq) / (double)in + (double)eps));
-}
-
 // y[r*out + o] = sum_k x[r*in + k] * w[o*in + k] + bias[o] for r < N: what warp `warp` of the grid
-// computes, R rows of w. The caller has waited for x (pdl_wait). With NORM, x is first RMS-normed
-// with weight nw: y = (x / rms(x) ∘ nw) wᵀ = (1 / rms(x)) · (x ∘ nw) wᵀ, the scale applied last.
-template <typename W, int N, int R, int U, bool VEC, bool PF = false, bool NORM = false>
+// computes, R rows of w. The caller has waited for x (pdl_wait).
+template <typename W, int N, int R, int U, bool VEC, bool PF = false>
 __device__ __forceinline__ void gemv_warp(float* __restrict__ y, const float* __restrict__ x, const W* __restrict__ w,
                                           const float* __restrict__ bias, int64_t in, int64_t out, bool accumulate,
-                                          int64_t warp, const float* __restrict__ nw = nullptr, float eps = 0.0f) {
+                                          int64_t warp) {
     const int lane = threadIdx.x & 31;
     const int64_t row0 = warp * R;
     if (row0 >= out) return;
@@ -209,9 +186,7 @@ __device__ __forceinline__ void gemv_warp(float* __restrict__ y, const float* __
 #pragma unroll
     for (int r = 0; r < R; r++) wr[r] = w + (row0 + r < out ? row0 + r : out - 1) * in;  // clamp: never read past w
     float acc[R][N];
-    float ssq = 0.0f;
-    gemv_rows<W, N, R, U, VEC, PF, NORM>(acc, x, wr, in, nw, &ssq);
-    const float scale = NORM ? rms_scale(ssq, in, eps) : 1.0f;
+    gemv_rows<W, N, R, U, VEC, PF>(acc, x, wr, in);
     // The next kernel may launch now: its blocks take the SMs this one leaves during the reduction
     // and stores. (Earlier triggers, and L2 prefetches of the next weights while waiting, measured
     // slower: their blocks sit on SMs this kernel still needs.)
@@ -220,7 +195,7 @@ __device__ __forceinline__ void gemv_warp(float* __restrict__ y, const float* __
     for (int r = 0; r < R; r++)
 #pragma unroll
         for (int i = 0; i < N; i++) {
-            const float s = warp_sum(acc[r][i]) * scale;
+            const float s = warp_sum(acc[r][i]);
             if (lane == 0 && row0 + r < out) {
                 float* dst = y + i * out + row0 + r;
                 *dst = s + (bias ? bias[row0 + r] : 0.0f) + (accumulate ? *dst : 0.0f);
@@ -235,35 +210,25 @@ __global__ void gemv_kernel(float* __restrict__ y, const float* __restrict__ x, 
     gemv_warp<W, N, R, U, VEC, PF>(y, x, w, bias, in, out, accumulate, ((int64_t)blockIdx.x * blockDim.x + threadIdx.x) >> 5);
 }
 
-// One row: y = rms_norm(x; nw, eps) · wᵀ (+ y when accumulating).
-template <typename W, int R, int U>
-__global__ void gemv_norm_kernel(float* __restrict__ y, const float* __restrict__ x, const W* __restrict__ w, int64_t in,
-                                 int64_t out, const float* __restrict__ nw, float eps) {
-    pdl_wait();
-    gemv_warp<W, 1, R, U, true, false, true>(y, x, w, nullptr, in, out, false,
-                                             ((int64_t)blockIdx.x * blockDim.x + threadIdx.x) >> 5, nw, eps);
-}
-
 // Two products of one row x in one launch: y = x wᵀ (the first warps1 warps, R rows each) and
 // y2 = x w2ᵀ with f32 w2 (a warp per row after them). The decode step multiplies an unmerged
 // LoRA's A with the projection's input this way: no launch of its own.
-// With NORM both take x through the RMSNorm (nw, eps) first.
-template <typename W, int R, int U, bool NORM = false>
+template <typename W, int R, int U>
 __global__ void gemv_pair_kernel(float* __restrict__ y, const float* __restrict__ x, const W* __restrict__ w, int64_t in,
                                  int64_t out, float* __restrict__ y2, const float* __restrict__ w2, int64_t out2,
-                                 int64_t warps1, const float* __restrict__ nw, float eps) {
+                                 int64_t warps1) {
     pdl_wait();
     const int64_t warp = ((int64_t)blockIdx.x * blockDim.x + threadIdx.x) >> 5;
-    if (warp < warps1) gemv_warp<W, 1, R, U, true, false, NORM>(y, x, w, nullptr, in, out, false, warp, nw, eps);
-    else gemv_warp<float, 1, 1, 4, true, false, NORM>(y2, x, w2, nullptr, in, out2, false, warp - warps1, nw, eps);
+    if (warp < warps1) gemv_warp<W, 1, R, U, true>(y, x, w, nullptr, in, out, false, warp);
+    else gemv_warp<float, 1, 1, 4, true>(y2, x, w2, nullptr, in, out2, false, warp - warps1);
 }
 
 // y (inter) = act(x · gateᵀ) ∘ (x · upᵀ) for one row x and the stacked gate|up weight (2·inter, in):
 // warp w owns outputs [w·P, w·P + P) and reads their gate rows and the matching up rows, so the
 // activation is applied as the sums are reduced: the decode step's act_mul launch disappears.
-template <typename W, int P, int U, bool NORM = false>
+template <typename W, int P, int U>
 __global__ void gemv_glu_kernel(float* __restrict__ y, const float* __restrict__ x, const W* __restrict__ w, int64_t in,
-                                int64_t inter, int act, const float* __restrict__ nw, float eps) {
+                                int64_t inter, int act) {
     pdl_wait();
     const int lane = threadIdx.x & 31;
     const int64_t p0 = (((int64_t)blockIdx.x * blockDim.x + threadIdx.x) >> 5) * P;
@@ -276,13 +241,11 @@ __global__ void gemv_glu_kernel(float* __restrict__ y, const float* __restrict__
         wr[P + p] = w + (inter + o) * in;
     }
     float acc[2 * P][1];
-    float ssq = 0.0f;
-    gemv_rows<W, 1, 2 * P, U, true, false, NORM>(acc, x, wr, in, nw, &ssq);
+    gemv_rows<W, 1, 2 * P, U, true>(acc, x, wr, in);
     pdl_trigger();
-    const float scale = NORM ? rms_scale(ssq, in, eps) : 1.0f;
     float s[2 * P];
 #pragma unroll
-    for (int r = 0; r < 2 * P; r++) s[r] = warp_sum(acc[r][0]) * scale;
+    for (int r = 0; r < 2 * P; r++) s[r] = warp_sum(acc[r][0]);
     if (lane == 0)
 #pragma unroll
         for (int p = 0; p < P; p++)
@@ -536,90 +499,51 @@ void linear_gemv(float* y, const float* x, const void* w, DType wt, const void* 
 }
 
 namespace {
-template <typename W, bool NORM>
+template <typename W>
 void launch_pair(float* y, const float* x, const void* w, int64_t in, int64_t out, float* y2, const float* w2, int64_t out2,
-                 bool large, const float* nw, float eps) {
+                 bool large) {
     constexpr int threads = 256;
     const int64_t warps1 = large ? (out + kN1LargeR - 1) / kN1LargeR : out, warps = warps1 + out2;
     const dim3 grid((unsigned)((warps * 32 + threads - 1) / threads));
     if (large)
-        launch_pdl(gemv_pair_kernel<W, kN1LargeR, kN1LargeU, NORM>, grid, dim3(threads), 0, y, x, static_cast<const W*>(w), in,
-                   out, y2, w2, out2, warps1, nw, eps);
+        launch_pdl(gemv_pair_kernel<W, kN1LargeR, kN1LargeU>, grid, dim3(threads), 0, y, x, static_cast<const W*>(w), in, out,
+                   y2, w2, out2, warps1);
     else
-        launch_pdl(gemv_pair_kernel<W, kN1SmallR, kN1SmallU, NORM>, grid, dim3(threads), 0, y, x, static_cast<const W*>(w), in,
-                   out, y2, w2, out2, warps1, nw, eps);
+        launch_pdl(gemv_pair_kernel<W, kN1SmallR, kN1SmallU>, grid, dim3(threads), 0, y, x, static_cast<const W*>(w), in, out,
+                   y2, w2, out2, warps1);
+}
+}  // namespace
+
+bool linear_pair(float* y, const float* x, const void* w, DType wt, int64_t in, int64_t out, float* y2, const float* w2,
+                 int64_t out2) {
+    check_common(y, x, w, wt, nullptr, DType::F32, 1, in, out);
+    check_common(y2, x, w2, DType::F32, nullptr, DType::F32, 1, in, out2);
+    const bool vec = in % 8 == 0 && aligned16(w) && aligned16(w2) && aligned16(x);
+    if (!vec) return false;  // the caller makes two launches
+    // The main product's shape as linear_gemv would run it (one wave of a warp per row, or 4 rows).
+    const bool large = gemv_default_config(1, out, wt).rows_per_warp == kN1LargeR;
+    if (wt == DType::BF16) launch_pair<__nv_bfloat16>(y, x, w, in, out, y2, w2, out2, large);
+    else if (wt == DType::F16) launch_pair<__half>(y, x, w, in, out, y2, w2, out2, large);
+    else launch_pair<float>(y, x, w, in, out, y2, w2, out2, large);
+    check_launch("linear_pair (cuda)");
+    return true;
 }
 
-template <typename W>
-void launch_pair_any(float* y, const float* x, const void* w, int64_t in, int64_t out, float* y2, const float* w2,
-                     int64_t out2, bool large, const float* nw, float eps) {
-    if (nw) launch_pair<W, true>(y, x, w, in, out, y2, w2, out2, large, nw, eps);
-    else launch_pair<W, false>(y, x, w, in, out, y2, w2, out2, large, nullptr, 0.0f);
-}
-
-template <typename W>
-void launch_glu(float* y, const float* x, const void* w, int64_t in, int64_t inter, int act, const float* nw, float eps) {
+bool linear_glu(float* y, const float* x, const void* w, DType wt, int64_t in, int64_t inter, int act) {
+    check_common(y, x, w, wt, nullptr, DType::F32, 1, in, 2 * inter);
+    if (in % (int64_t)(16 / dtype_size(wt)) || !aligned16(w) || !aligned16(x)) return false;  // the caller: linear + act_mul
     // Two outputs (four weight rows) per warp with two loads in flight: the shape the n = 1 GEMV
     // takes for projections too tall for a warp per row.
     constexpr int P = kN1LargeR / 2, U = kN1LargeU, threads = 256;
     const int64_t warps = (inter + P - 1) / P;
     const dim3 grid((unsigned)((warps * 32 + threads - 1) / threads));
-    const W* ww = static_cast<const W*>(w);
-    if (nw) launch_pdl(gemv_glu_kernel<W, P, U, true>, grid, dim3(threads), 0, y, x, ww, in, inter, act, nw, eps);
-    else launch_pdl(gemv_glu_kernel<W, P, U, false>, grid, dim3(threads), 0, y, x, ww, in, inter, act, nullptr, 0.0f);
-}
-
-template <typename W>
-void launch_norm(float* y, const float* x, const void* w, DType wt, int64_t in, int64_t out, const float* nw, float eps) {
-    constexpr int threads = 256;
-    const bool large = gemv_default_config(1, out, wt).rows_per_warp == kN1LargeR;  // as linear() would run it
-    const int64_t warps = large ? (out + kN1LargeR - 1) / kN1LargeR : out;
-    const dim3 grid((unsigned)((warps * 32 + threads - 1) / threads));
-    const W* ww = static_cast<const W*>(w);
-    if (large) launch_pdl(gemv_norm_kernel<W, kN1LargeR, kN1LargeU>, grid, dim3(threads), 0, y, x, ww, in, out, nw, eps);
-    else launch_pdl(gemv_norm_kernel<W, kN1SmallR, kN1SmallU>, grid, dim3(threads), 0, y, x, ww, in, out, nw, eps);
-}
-
-// Rows of w and x (and the norm weight) in whole 16-byte chunks on 16-byte boundaries.
-bool vec_rows(const void* w, DType wt, const float* x, int64_t in, const float* nw) {
-    return in % (int64_t)(16 / dtype_size(wt)) == 0 && in % 4 == 0 && aligned16(w) && aligned16(x) && (!nw || aligned16(nw));
-}
-}  // namespace
-
-bool linear_pair(float* y, const float* x, const void* w, DType wt, int64_t in, int64_t out, float* y2, const float* w2,
-                 int64_t out2, const float* norm_w, float eps) {
-    check_common(y, x, w, wt, nullptr, DType::F32, 1, in, out);
-    check_common(y2, x, w2, DType::F32, nullptr, DType::F32, 1, in, out2);
-    const bool vec = in % 8 == 0 && aligned16(w) && aligned16(w2) && aligned16(x) && (!norm_w || aligned16(norm_w));
-    if (!vec) return false;  // the caller makes two launches
-    // The main product's shape as linear_gemv would run it (one wave of a warp per row, or 4 rows).
-    const bool large = gemv_default_config(1, out, wt).rows_per_warp == kN1LargeR;
-    if (wt == DType::BF16) launch_pair_any<__nv_bfloat16>(y, x, w, in, out, y2, w2, out2, large, norm_w, eps);
-    else if (wt == DType::F16) launch_pair_any<__half>(y, x, w, in, out, y2, w2, out2, large, norm_w, eps);
-    else launch_pair_any<float>(y, x, w, in, out, y2, w2, out2, large, norm_w, eps);
-    check_launch("linear_pair (cuda)");
-    return true;
-}
-
-bool linear_glu(float* y, const float* x, const void* w, DType wt, int64_t in, int64_t inter, int act, const float* norm_w,
-                float eps) {
-    check_common(y, x, w, wt, nullptr, DType::F32, 1, in, 2 * inter);
-    if (!vec_rows(w, wt, x, in, norm_w)) return false;  // the caller: linear + act_mul
-    if (wt == DType::BF16) launch_glu<__nv_bfloat16>(y, x, w, in, inter, act, norm_w, eps);
-    else if (wt == DType::F16) launch_glu<__half>(y, x, w, in, inter, act, norm_w, eps);
-    else launch_glu<float>(y, x, w, in, inter, act, norm_w, eps);
+    if (wt == DType::BF16)
+        launch_pdl(gemv_glu_kernel<__nv_bfloat16, P, U>, grid, dim3(threads), 0, y, x, static_cast<const __nv_bfloat16*>(w), in, inter, act);
+    else if (wt == DType::F16)
+        launch_pdl(gemv_glu_kernel<__half, P, U>, grid, dim3(threads), 0, y, x, static_cast<const __half*>(w), in, inter, act);
+    else
+        launch_pdl(gemv_glu_kernel<float, P, U>, grid, dim3(threads), 0, y, x, static_cast<const float*>(w), in, inter, act);
     check_launch("linear_glu (cuda)");
-    return true;
-}
-
-bool linear_norm(float* y, const float* x, const void* w, DType wt, int64_t in, int64_t out, const float* norm_w, float eps) {
-    check_common(y, x, w, wt, nullptr, DType::F32, 1, in, out);
-    if (!norm_w) fail("linear_norm (cuda): no norm weight");
-    if (!vec_rows(w, wt, x, in, norm_w)) return false;  // the caller: rms_norm + linear
-    if (wt == DType::BF16) launch_norm<__nv_bfloat16>(y, x, w, wt, in, out, norm_w, eps);
-    else if (wt == DType::F16) launch_norm<__half>(y, x, w, wt, in, out, norm_w, eps);
-    else launch_norm<float>(y, x, w, wt, in, out, norm_w, eps);
-    check_launch("linear_norm (cuda)");
     return true;
 }
 

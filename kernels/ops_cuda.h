@@ -121,18 +121,12 @@ GemvConfig gemv_default_config(int64_t n, int64_t out, DType wt);
 // One row x times two weights in one launch: y (out) = x wᵀ and y2 (out2) = x w2ᵀ, w2 in f32 (an
 // unmerged LoRA's A beside its projection). False, with nothing launched, when the rows are not
 // 16-byte aligned: the caller then makes two linear() calls.
-// With norm_w (f32, on the device), both products take rms_norm(x; norm_w, eps) instead of x.
 bool linear_pair(float* y, const float* x, const void* w, DType wt, int64_t in, int64_t out, float* y2, const float* w2,
-                 int64_t out2, const float* norm_w = nullptr, float eps = 0.0f);
+                 int64_t out2);
 // One row x, the stacked gate|up weight w (2·inter, in): y (inter) = act(x·w[:inter]ᵀ) ∘ (x·w[inter:]ᵀ)
 // in one launch (act as in act_mul). False, with nothing launched, when the rows are not 16-byte
 // aligned: the caller then runs linear() and act_mul().
-bool linear_glu(float* y, const float* x, const void* w, DType wt, int64_t in, int64_t inter, int act,
-                const float* norm_w = nullptr, float eps = 0.0f);
-// One row: y (out) = rms_norm(x; norm_w, eps) · wᵀ in one launch (each warp reads all of x, so it
-// also sums x² for the norm's scale). False, with nothing launched, for rows not 16-byte aligned.
-bool linear_norm(float* y, const float* x, const void* w, DType wt, int64_t in, int64_t out, const float* norm_w,
-                 float eps);
+bool linear_glu(float* y, const float* x, const void* w, DType wt, int64_t in, int64_t inter, int act);
 // f32 weights and 2..32 rows of x on the tensor cores at f32 accuracy (skinny_gemm.cu); bias f32
 // or null. False, with nothing launched, for shapes it does not take (in % 16, alignment, n) or
 // with T2L_SKINNY=0: the caller then takes the GEMV / cuBLAS path.

@@ -67,17 +67,12 @@ void attention_at(float*, const float*, const void*, const void*, DType, const i
 }
 void add_rms_norm(float*, const float*, float*, const void*, DType, int64_t, int64_t, float, bool) { no_cuda("add_rms_norm"); }
 void act_mul(float*, const float*, int64_t, int64_t, int, bool) { no_cuda("act_mul"); }
-bool linear_pair(float*, const float*, const void*, DType, int64_t, int64_t, float*, const float*, int64_t, const float*,
-                 float) {
+bool linear_pair(float*, const float*, const void*, DType, int64_t, int64_t, float*, const float*, int64_t) {
     no_cuda("linear_pair");
     return false;
 }
-bool linear_glu(float*, const float*, const void*, DType, int64_t, int64_t, int, const float*, float) {
+bool linear_glu(float*, const float*, const void*, DType, int64_t, int64_t, int) {
     no_cuda("linear_glu");
-    return false;
-}
-bool linear_norm(float*, const float*, const void*, DType, int64_t, int64_t, const float*, float) {
-    no_cuda("linear_norm");
     return false;
 }
 bool linear_skinny(float*, const float*, const float*, const float*, int64_t, int64_t, int64_t, bool) {

@@ -42,12 +42,6 @@ Tensor stack_rows(std::initializer_list<const Tensor*> parts) {
     return out;
 }
 
-// T2L_FUSED_NORMS=0: the decode step runs its RMSNorms as kernels of their own (to measure the fusion).
-bool norms_fusion_disabled() {
-    const char* e = std::getenv("T2L_FUSED_NORMS");
-    return e && std::string(e) == "0";
-}
-
 void add_ids(std::vector<int32_t>& out, const json::Value* v) {
     if (!v) return;
     if (v->is_number()) out.push_back((int32_t)v->as_int());
@@ -195,21 +189,6 @@ Decoder::Decoder(const T2lFile& file, Device device) : w_(file, "", device) {
         layers_.push_back(std::move(L));
     }
     read_ggml_numerics(file);
-    // Llama-style blocks on the GPU: the step's norms ride in the products that read them.
-    fused_norms_ = device == Device::CUDA && !cfg_.sandwich_norms && !norms_fusion_disabled();
-    if (fused_norms_) {
-        auto f32_weight = [&](const Tensor& w) {
-            std::vector<float> v = w.to(Device::CPU).to_floats();
-            if (cfg_.norm_plus_one)
-                for (float& e : v) e += 1.0f;
-            return Tensor::from_floats(v, {(int64_t)v.size()}).on(device);
-        };
-        for (Layer& L : layers_) {
-            L.in_norm_f32 = f32_weight(L.in_norm);
-            L.post_norm_f32 = f32_weight(L.post_attn_norm);
-        }
-        final_norm_f32_ = f32_weight(final_norm_);
-    }
     // A tensor the model never reads means the file is not what the config says it is.
     for (const auto& name : w_.unused())
         if (name.find("rotary_emb.inv_freq") == std::string::npos)
@@ -544,30 +523,12 @@ void Decoder::run_step(StepState& st, KVCache& cache) const {
     const Tensor tok = st.tok_pos.rows(0, 1), pos = st.tok_pos.rows(1, 2);
     embedding_at(st.x, embed_, tok, embed_multiplier());
     const bool local_rope = cache.cos_local.data != nullptr;
-    const Activation act = cfg_.act == "silu" ? Activation::SiLU : Activation::GeluTanh;
-    // fused_norms_: st.x is the residual stream and the RMSNorms ride in the products that read it
-    // (linear_norm / linear_pair / linear_glu); o and down add straight into st.x.
-    const bool fused = fused_norms_;
-    auto has_lora = [&](int l, Group g) { return step_lora_[(size_t)l][(size_t)g].A.data != nullptr; };
     for (int l = 0; l < cfg_.n_layers; l++) {
         const Layer& L = layers_[(size_t)l];
-        const InputNorm in_norm{&L.in_norm_f32, cfg_.rms_eps}, post_norm{&L.post_norm_f32, cfg_.rms_eps};
+        // The previous layer's MLP output joins the residual in the same pass as this norm.
+        add_rms_norm(st.x, l == 0 ? nullptr : &st.dn, st.h, L.in_norm, cfg_.rms_eps, cfg_.norm_plus_one);
         // q|k|v: an unmerged LoRA's B t is added inside qkv_rope_cache, one launch fewer.
-        if (fused) {
-            const Tensor& merged = merged_group_[(size_t)l][kQKV];
-            const Tensor& qkv_w = merged.data ? merged : L.qkv;
-            const StepLora& lr = step_lora_[(size_t)l][kQKV];
-            if (lr.A.data) {
-                Tensor t = st.lora_t.reshape({st.lora_t.numel()}).rows(0, lr.A.dim(0)).reshape({1, lr.A.dim(0)});
-                linear_pair(st.qkv, st.x, qkv_w, t, lr.A, &in_norm);
-            } else {
-                linear_norm(st.qkv, st.x, qkv_w, in_norm);
-            }
-        } else {
-            // The previous layer's MLP output joins the residual in the same pass as this norm.
-            add_rms_norm(st.x, l == 0 ? nullptr : &st.dn, st.h, L.in_norm, cfg_.rms_eps, cfg_.norm_plus_one);
-            step_project(st, st.qkv, st.h, l, kQKV, false);
-        }
+        step_project(st, st.qkv, st.h, l, kQKV, false);
         const StepLora& qkv_lora = step_lora_[(size_t)l][kQKV];
         const Tensor lora_t = qkv_lora.A.data ? st.lora_t.reshape({st.lora_t.numel()}).rows(0, qkv_lora.A.dim(0)) : Tensor();
         const bool sliding = cfg_.layer_sliding[(size_t)l];
@@ -586,49 +547,29 @@ void Decoder::run_step(StepState& st, KVCache& cache) const {
         ap.window = sliding ? cfg_.sliding_window : 0;
         ap.softcap = cfg_.attn_softcap;
         attention_at(st.ctx, st.q, cache.k[(size_t)l], cache.v[(size_t)l], pos, ap, st.attn_scratch);
-        if (fused && !has_lora(l, kO)) {
-            const Tensor& merged = merged_group_[(size_t)l][kO];
-            linear_add(st.x, st.ctx, merged.data ? merged : L.o);  // x += o
-        } else {
-            step_project(st, st.o, st.ctx, l, kO);
-            if (cfg_.sandwich_norms) rms_norm(st.o, st.o, L.post_attn_norm, cfg_.rms_eps, cfg_.norm_plus_one);
-            if (fused) add_(st.x, st.o);
-        }
+        step_project(st, st.o, st.ctx, l, kO);
+        if (cfg_.sandwich_norms) rms_norm(st.o, st.o, L.post_attn_norm, cfg_.rms_eps, cfg_.norm_plus_one);
+        add_rms_norm(st.x, &st.o, st.h, cfg_.sandwich_norms ? L.pre_ff_norm : L.post_attn_norm, cfg_.rms_eps,
+                     cfg_.norm_plus_one);
+        const Activation act = cfg_.act == "silu" ? Activation::SiLU : Activation::GeluTanh;
         const Tensor& merged_gu = merged_group_[(size_t)l][kGateUp];
         const Tensor& gate_up = merged_gu.data ? merged_gu : L.gate_up;
-        if (fused && !has_lora(l, kGateUp)) {
-            linear_glu(st.act, st.x, gate_up, act, &post_norm);  // norm, gate|up and activation: one launch
+        if (device() == Device::CUDA && gate_up.data && !step_lora_[(size_t)l][kGateUp].A.data) {
+            linear_glu(st.act, st.h, gate_up, act);  // the activation rides in the product's launch
         } else {
-            if (fused) add_rms_norm(st.x, nullptr, st.h, L.post_attn_norm, cfg_.rms_eps, cfg_.norm_plus_one);
-            else add_rms_norm(st.x, &st.o, st.h, cfg_.sandwich_norms ? L.pre_ff_norm : L.post_attn_norm, cfg_.rms_eps,
-                              cfg_.norm_plus_one);
-            if (device() == Device::CUDA && gate_up.data && !has_lora(l, kGateUp)) {
-                linear_glu(st.act, st.h, gate_up, act);  // the activation rides in the product's launch
+            step_project(st, st.gu, st.h, l, kGateUp);
+            if (ggml_numerics_ && cfg_.act != "silu") {  // CPU only
+                std::memcpy(st.act.data, st.gu.data, (size_t)cfg_.intermediate * sizeof(float));
+                ggml_gelu_mul(st.act.f32(), st.gu.f32() + cfg_.intermediate, cfg_.intermediate);
             } else {
-                step_project(st, st.gu, st.h, l, kGateUp);
-                if (ggml_numerics_ && cfg_.act != "silu") {  // CPU only
-                    std::memcpy(st.act.data, st.gu.data, (size_t)cfg_.intermediate * sizeof(float));
-                    ggml_gelu_mul(st.act.f32(), st.gu.f32() + cfg_.intermediate, cfg_.intermediate);
-                } else {
-                    act_mul(st.act, st.gu, act);
-                }
+                act_mul(st.act, st.gu, act);
             }
         }
-        if (fused && !has_lora(l, kDown)) {
-            const Tensor& merged = merged_group_[(size_t)l][kDown];
-            linear_add(st.x, st.act, merged.data ? merged : L.down);  // x += down
-        } else {
-            step_project(st, st.dn, st.act, l, kDown);
-            if (cfg_.sandwich_norms) rms_norm(st.dn, st.dn, L.post_ff_norm, cfg_.rms_eps, cfg_.norm_plus_one);
-            if (fused) add_(st.x, st.dn);
-        }
+        step_project(st, st.dn, st.act, l, kDown);
+        if (cfg_.sandwich_norms) rms_norm(st.dn, st.dn, L.post_ff_norm, cfg_.rms_eps, cfg_.norm_plus_one);
     }
-    if (fused) {
-        linear_norm(st.logits, st.x, lm_head_, InputNorm{&final_norm_f32_, cfg_.rms_eps});
-    } else {
-        add_rms_norm(st.x, &st.dn, st.normed, final_norm_, cfg_.rms_eps, cfg_.norm_plus_one);
-        matmul(st.logits, st.normed, lm_head_);
-    }
+    add_rms_norm(st.x, &st.dn, st.normed, final_norm_, cfg_.rms_eps, cfg_.norm_plus_one);
+    matmul(st.logits, st.normed, lm_head_);
     if (cfg_.final_softcap > 0) softcap_(st.logits, cfg_.final_softcap);
     argmax(st.next, st.logits);
 }

@@ -106,9 +106,6 @@ private:
         // On CUDA q|k|v and gate|up are stored stacked, one buffer each (the step reads each stack
         // with one GEMV); q, k, v, gate and up are then row views of these.
         Tensor qkv, gate_up;
-        // CUDA, without sandwich norms: the two norms' weights in f32 ("1 +" added), for the
-        // products that apply the norm themselves (linear_norm, linear_pair, linear_glu).
-        Tensor in_norm_f32, post_norm_f32;
     };
     // The four projections of a layer as the step sees them: q|k|v, o, gate|up, down.
     enum Group { kQKV = 0, kO, kGateUp, kDown, kGroups };
@@ -132,8 +129,6 @@ private:
     DecoderConfig cfg_;
     WeightSource w_;
     Tensor embed_, final_norm_, lm_head_;
-    Tensor final_norm_f32_;     // as Layer::in_norm_f32
-    bool fused_norms_ = false;  // the decode step folds the RMSNorms into the products after them
     std::vector<Layer> layers_;
     std::vector<float> inv_freq_, inv_freq_local_;
     // Active adapter.

@@ -63,48 +63,17 @@ void linear(Tensor& y, const Tensor& x, const Tensor& w, const Tensor* bias) {
     else cpu::linear(y.f32(), x.f32(), w.data, w.dtype, b, bt, n, in, out);
 }
 
-namespace {
-// The input a normed product takes where it is not fused: rms_norm(x) in a new tensor.
-Tensor normed_input(const Tensor& x, const InputNorm& norm) {
-    need(norm.weight && norm.weight->dtype == DType::F32 && norm.weight->numel() == x.dim(-1), "input norm",
-         "the weight must be f32 with one value per column of x");
-    Tensor h = Tensor::empty(x.shape, DType::F32, x.device);
-    rms_norm(h, x, *norm.weight, norm.eps, false);
-    return h;
-}
-const float* norm_ptr(const InputNorm* norm, const Tensor& x, const char* op) {
-    if (!norm) return nullptr;
-    need(norm->weight && norm->weight->dtype == DType::F32 && norm->weight->numel() == x.dim(-1), op,
-         "the input norm's weight must be f32 with one value per column of x");
-    device_of(op, {&x, norm->weight});
-    return dptr(*norm->weight);
-}
-}  // namespace
-
-void linear_pair(Tensor& y, const Tensor& x, const Tensor& w, Tensor& y2, const Tensor& w2, const InputNorm* norm) {
+void linear_pair(Tensor& y, const Tensor& x, const Tensor& w, Tensor& y2, const Tensor& w2) {
     const Device dev = device_of("linear_pair", {&y, &x, &w, &y2, &w2});
     const LinearShape a = check_linear("linear_pair", y, x, w), b = check_linear("linear_pair", y2, x, w2);
-    const float* nw = dev == Device::CUDA ? norm_ptr(norm, x, "linear_pair") : nullptr;
     if (dev == Device::CUDA && a.n == 1 && w2.dtype == DType::F32 &&
-        cuda::linear_pair(dptr(y), dptr(x), w.data, w.dtype, a.in, a.out, dptr(y2), dptr(w2), b.out, nw,
-                          norm ? norm->eps : 0.0f))
+        cuda::linear_pair(dptr(y), dptr(x), w.data, w.dtype, a.in, a.out, dptr(y2), dptr(w2), b.out))
         return;
-    const Tensor h = norm ? normed_input(x, *norm) : Tensor();
-    const Tensor& in = norm ? h : x;
-    linear(y, in, w);
-    linear(y2, in, w2);
+    linear(y, x, w);
+    linear(y2, x, w2);
 }
 
-void linear_norm(Tensor& y, const Tensor& x, const Tensor& w, const InputNorm& norm) {
-    const Device dev = device_of("linear_norm", {&y, &x, &w});
-    const LinearShape a = check_linear("linear_norm", y, x, w);
-    const float* nw = dev == Device::CUDA ? norm_ptr(&norm, x, "linear_norm") : nullptr;
-    if (dev == Device::CUDA && a.n == 1 && cuda::linear_norm(dptr(y), dptr(x), w.data, w.dtype, a.in, a.out, nw, norm.eps))
-        return;
-    linear(y, normed_input(x, norm), w);
-}
-
-void linear_glu(Tensor& y, const Tensor& x, const Tensor& w, Activation act, const InputNorm* norm) {
+void linear_glu(Tensor& y, const Tensor& x, const Tensor& w, Activation act) {
     const Device dev = device_of("linear_glu", {&y, &x, &w});
     need_f32(y, "linear_glu");
     need(w.rank() == 2 && w.dim(0) % 2 == 0, "linear_glu", cat("w ", w.describe(), " is not a stacked gate|up (2I, in)"));
@@ -114,12 +83,10 @@ void linear_glu(Tensor& y, const Tensor& x, const Tensor& w, Activation act, con
     need_float(w, "linear_glu");
     need(x.dim(-1) == w.dim(1), "linear_glu", cat("x ", x.describe(), " does not match w ", w.describe()));
     need(y.data != x.data, "linear_glu", "y must not alias x");
-    const float* nw = dev == Device::CUDA ? norm_ptr(norm, x, "linear_glu") : nullptr;
-    if (dev == Device::CUDA && n == 1 &&
-        cuda::linear_glu(dptr(y), dptr(x), w.data, w.dtype, w.dim(1), inter, (int)act, nw, norm ? norm->eps : 0.0f))
+    if (dev == Device::CUDA && n == 1 && cuda::linear_glu(dptr(y), dptr(x), w.data, w.dtype, w.dim(1), inter, (int)act))
         return;
     Tensor gu = Tensor::empty({n, 2 * inter}, DType::F32, dev);
-    linear(gu, norm ? normed_input(x, *norm) : x, w);
+    linear(gu, x, w);
     act_mul(y, gu, act);
 }
 

@@ -65,18 +65,7 @@ void attention(Tensor& out, const Tensor& q, const Tensor& k, const Tensor& v, c
 
 // y = x wᵀ and y2 = x w2ᵀ for one row x (f32 w2): on CUDA one launch for both (an unmerged LoRA's
 // A beside the projection it adapts); elsewhere, or for unaligned rows, two linear() calls.
-// An RMSNorm in front of a projection (the decode step folds it into the product: each warp of
-// the GEMV reads all of x anyway, so it sums x² as it goes and scales its dot products at the
-// end). weight: f32, one per column of x, Gemma's "1 +" already added.
-struct InputNorm {
-    const Tensor* weight = nullptr;
-    float eps = 0.0f;
-};
-// y = rms_norm(x) · wᵀ; on CUDA one row is one launch, elsewhere rms_norm then linear.
-void linear_norm(Tensor& y, const Tensor& x, const Tensor& w, const InputNorm& norm);
-// With norm, both products take rms_norm(x).
-void linear_pair(Tensor& y, const Tensor& x, const Tensor& w, Tensor& y2, const Tensor& w2,
-                 const InputNorm* norm = nullptr);
+void linear_pair(Tensor& y, const Tensor& x, const Tensor& w, Tensor& y2, const Tensor& w2);
 
 // x += delta (when given), then h = rms_norm(x): the residual add and the next norm in one pass.
 void add_rms_norm(Tensor& x, const Tensor* delta, Tensor& h, const Tensor& weight, float eps, bool plus_one);
@@ -89,7 +78,7 @@ void act_mul(Tensor& y, const Tensor& gu, Activation act, bool act_on_second = f
 // y (n, I) = act(x · w[:I]ᵀ) · (x · w[I:]ᵀ) for a stacked gate|up weight w (2I, in): the gated MLP's
 // first half. On CUDA one row is one launch (the activation applied as the sums are reduced); the
 // CPU, and CUDA for other shapes, run linear then act_mul.
-void linear_glu(Tensor& y, const Tensor& x, const Tensor& w, Activation act, const InputNorm* norm = nullptr);
+void linear_glu(Tensor& y, const Tensor& x, const Tensor& w, Activation act);
 
 // A fused q|k|v projection (n, 3·h·d) -> q, k, v (n, h·d), with RoPE (the rope_ rule, row i of
 // cos/sin) applied to q and k when cos and sin are given: one pass instead of three copies and
