@@ -31,6 +31,11 @@
 //   (3) programmatic dependent launch, the next kernel released after the main loop: Llama-8B decode
 //       201.9 -> 205.2 tok/s. Released at the start: 197.0; plus an L2 prefetch of the first weight
 //       lines before waiting: 194.5 (the early blocks hold SMs the running kernel still needs).
+//   Tried and dropped: the RMSNorm before a projection folded into its GEMV (every warp reads all
+//   of x, so it summed x² as it went, read the norm weight beside x and scaled its sums at the
+//   end; o and down added straight into the residual): 5 launches a Llama layer instead of 7, but
+//   Llama-8B decode went from 220.1 to 205.7 tok/s (a second f32 load and a multiply per weight
+//   chunk cost more than the two launches).
 //   Tried and dropped: the GEMV widened to 9..32 rows of x for f32 weights (the encoder's ~20
 //   tokens) in place of cuBLAS's split-K pair: the gte-large encoder went from 2.55 to 7.55 ms
 //   (every row of x re-read from L1 per weight chunk, 2 x 32 accumulators per lane).
