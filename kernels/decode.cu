@@ -317,13 +317,11 @@ void add_rms_norm(float* x, const float* delta, float* h, const void* w, DType w
     if (n < 0 || dim <= 0 || n > INT32_MAX) fail("add_rms_norm (cuda): bad sizes n=", n, " dim=", dim);
     if (n == 0) return;
     if (!x || !h || !w) fail("add_rms_norm (cuda): null device pointer");
-    const int64_t n4 = dim / 4;
-    const bool vec = dim % 4 == 0 && aligned16(x) && aligned16(h) && (!delta || aligned16(delta)) && n4 <= 4 * 1024;
-    if (vec) {
-        const int V = n4 <= 1024 ? 1 : n4 <= 2048 ? 2 : 4;  // float4s per thread
-        const unsigned threads = (unsigned)(((n4 + V - 1) / V + 31) / 32 * 32);
+    RowInRegisters rr;
+    if (dim % 4 == 0 && aligned16(x) && aligned16(h) && (!delta || aligned16(delta)) && row_in_registers(dim / 4, &rr)) {
+        const int V = rr.per_thread;
         auto kernel = V == 1 ? add_rms_norm_vec_kernel<1> : V == 2 ? add_rms_norm_vec_kernel<2> : add_rms_norm_vec_kernel<4>;
-        launch_pdl(kernel, dim3((unsigned)n), dim3(threads), 0, x, delta, h, w, wt, dim, eps, plus_one);
+        launch_pdl(kernel, dim3((unsigned)n), dim3(rr.threads), 0, x, delta, h, w, wt, dim, eps, plus_one);
     } else {
         launch_pdl(add_rms_norm_kernel, dim3((unsigned)n), dim3(kThreads), 0, x, delta, h, w, wt, dim, eps, plus_one);
     }

@@ -124,12 +124,11 @@ void layer_norm(float* y, const float* x, const void* w, DType wt, const void* b
     if (bt != DType::F32 && bt != DType::BF16 && bt != DType::F16)
         fail("layer_norm (cuda): bias must be f32, bf16 or f16, got ", dtype_name(bt));
     if (n == 0) return;
-    const int64_t n4 = dim / 4;
-    if (dim % 4 == 0 && aligned16(x) && aligned16(y) && (!residual || aligned16(residual)) && n4 <= 4 * 1024) {
-        const int V = n4 <= 1024 ? 1 : n4 <= 2048 ? 2 : 4;  // float4s per thread
-        const unsigned threads = (unsigned)(((n4 + V - 1) / V + 31) / 32 * 32);
+    RowInRegisters rr;
+    if (dim % 4 == 0 && aligned16(x) && aligned16(y) && (!residual || aligned16(residual)) && row_in_registers(dim / 4, &rr)) {
+        const int V = rr.per_thread;
         auto kernel = V == 1 ? layer_norm_vec_kernel<1> : V == 2 ? layer_norm_vec_kernel<2> : layer_norm_vec_kernel<4>;
-        kernel<<<(unsigned)n, threads>>>(y, x, residual, w, wt, b, bt, dim, eps);
+        kernel<<<(unsigned)n, rr.threads>>>(y, x, residual, w, wt, b, bt, dim, eps);
     } else {
         layer_norm_kernel<<<(unsigned)n, kThreads>>>(y, x, residual, w, wt, b, bt, dim, eps);
     }

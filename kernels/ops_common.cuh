@@ -189,27 +189,58 @@ bool pdl_enabled();
 void pdl_unsupported();
 
 // kernel<<<grid, block, smem>>>(args...) on the per-thread default stream, with programmatic
-// dependent launch when enabled (the kernel must then follow the pdl_wait() rule above).
+// dependent launch when enabled (the kernel must then follow the pdl_wait() rule above), in
+// clusters of `cluster` consecutive blocks when that is over 1 (sm_90).
 template <typename... Params, typename... Args>
-void launch_pdl(void (*kernel)(Params...), dim3 grid, dim3 block, size_t smem, Args... args) {
+void launch_pdl_cluster(void (*kernel)(Params...), dim3 grid, dim3 block, size_t smem, int cluster, Args... args) {
     cudaLaunchConfig_t cfg = {};
     cfg.gridDim = grid;
     cfg.blockDim = block;
     cfg.dynamicSmemBytes = smem;
     cfg.stream = cudaStreamPerThread;
-    cudaLaunchAttribute attr[1];
-    attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-    attr[0].val.programmaticStreamSerializationAllowed = 1;
+    cudaLaunchAttribute attr[2];
+    unsigned na = 0;
+    if (cluster > 1) {
+        attr[na].id = cudaLaunchAttributeClusterDimension;
+        attr[na].val.clusterDim.x = (unsigned)cluster;
+        attr[na].val.clusterDim.y = 1;
+        attr[na].val.clusterDim.z = 1;
+        na++;
+    }
+    const bool pdl = pdl_enabled();
+    if (pdl) {  // the last attribute, so a retry can drop it
+        attr[na].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+        attr[na].val.programmaticStreamSerializationAllowed = 1;
+        na++;
+    }
     cfg.attrs = attr;
-    cfg.numAttrs = pdl_enabled() ? 1 : 0;
+    cfg.numAttrs = na;
     cudaError_t err = cudaLaunchKernelEx(&cfg, kernel, static_cast<Params>(args)...);
-    if (err != cudaSuccess && cfg.numAttrs) {  // refused with the attribute: never ask again
+    if (err != cudaSuccess && pdl) {  // refused with programmatic launch: never ask again
         cudaGetLastError();
         pdl_unsupported();
-        cfg.numAttrs = 0;
+        cfg.numAttrs = na - 1;
         err = cudaLaunchKernelEx(&cfg, kernel, static_cast<Params>(args)...);
     }
     if (err != cudaSuccess) t2l::fail("kernel launch failed: ", cudaGetErrorString(err));
+}
+
+template <typename... Params, typename... Args>
+void launch_pdl(void (*kernel)(Params...), dim3 grid, dim3 block, size_t smem, Args... args) {
+    launch_pdl_cluster(kernel, grid, block, smem, 1, args...);
+}
+
+// A row of n4 float4s held in registers by one block (the norms' register forms): V float4s per
+// thread (1, 2 or 4) and a multiple of 32 threads, at most 1024. False when the row is longer.
+struct RowInRegisters {
+    int per_thread;
+    unsigned threads;
+};
+inline bool row_in_registers(int64_t n4, RowInRegisters* r) {
+    if (n4 <= 0 || n4 > 4 * 1024) return false;
+    r->per_thread = n4 <= 1024 ? 1 : n4 <= 2048 ? 2 : 4;
+    r->threads = (unsigned)(((n4 + r->per_thread - 1) / r->per_thread + 31) / 32 * 32);
+    return true;
 }
 
 }  // namespace t2l::cuda

@@ -219,36 +219,10 @@ template <int NT, int RT>
 void launch(float* y, const float* x, const float* w, const float* bias, int64_t n, int64_t in, int64_t out, int ks,
             bool accumulate) {
     const int64_t tiles = (out + 16 * RT - 1) / (16 * RT);
-    cudaLaunchConfig_t cfg = {};
-    cfg.gridDim = dim3((unsigned)(tiles * ks));
-    cfg.blockDim = dim3(kWarps * 32);
-    cfg.stream = cudaStreamPerThread;
-    // The cluster (when k is split) and programmatic dependent launch (when on: the blocks start
-    // while the kernel before drains, and wait at pdl_wait).
-    cudaLaunchAttribute attr[2];
-    int na = 0;
-    if (ks > 1) {
-        attr[na].id = cudaLaunchAttributeClusterDimension;
-        attr[na].val.clusterDim.x = (unsigned)ks;
-        attr[na].val.clusterDim.y = 1;
-        attr[na].val.clusterDim.z = 1;
-        na++;
-    }
-    if (pdl_enabled()) {
-        attr[na].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-        attr[na].val.programmaticStreamSerializationAllowed = 1;
-        na++;
-    }
-    cfg.attrs = attr;
-    cfg.numAttrs = (unsigned)na;
-    cudaError_t err = cudaLaunchKernelEx(&cfg, skinny_gemm_kernel<NT, RT>, y, x, w, bias, (int)n, in, out, ks, accumulate);
-    if (err != cudaSuccess && pdl_enabled()) {  // refused with programmatic launch: never ask again
-        cudaGetLastError();
-        pdl_unsupported();
-        cfg.numAttrs = (unsigned)(na - 1);  // the programmatic attribute is the last one
-        err = cudaLaunchKernelEx(&cfg, skinny_gemm_kernel<NT, RT>, y, x, w, bias, (int)n, in, out, ks, accumulate);
-    }
-    if (err != cudaSuccess) fail("linear (cuda skinny GEMM): launch failed: ", cudaGetErrorString(err));
+    // A cluster when k is split; programmatic dependent launch when on (the blocks start while
+    // the kernel before drains, and wait at pdl_wait).
+    launch_pdl_cluster(skinny_gemm_kernel<NT, RT>, dim3((unsigned)(tiles * ks)), dim3(kWarps * 32), 0, ks, y, x, w, bias,
+                       (int)n, in, out, ks, accumulate);
 }
 
 bool skinny_disabled() {

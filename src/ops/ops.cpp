@@ -33,18 +33,19 @@ Device device_of(const char* op, std::initializer_list<const Tensor*> ts) {
 }
 float* dptr(const Tensor& t) { return static_cast<float*>(t.data); }  // f32 data on either device
 
-// The checks every y = x wᵀ op makes: f32 y and x, a float (out, in) w, y (n, out) not aliasing x.
+// The checks every y = x wᵀ op makes: f32 y and x, a float (out, in) w, y (n, y_cols) not
+// aliasing x; y_cols is w's out unless given (linear_glu's y has half as many columns).
 struct LinearShape {
     int64_t n, in, out;
 };
-LinearShape check_linear(const char* op, const Tensor& y, const Tensor& x, const Tensor& w) {
+LinearShape check_linear(const char* op, const Tensor& y, const Tensor& x, const Tensor& w, int64_t y_cols = -1) {
     need_f32(y, op);
     need_f32(x, op);
     need_float(w, op);
     need(w.rank() == 2 && x.rank() >= 1, op, "w must be (out, in)");
-    const int64_t in = w.dim(1), out = w.dim(0), n = x.numel() / (in ? in : 1);
+    const int64_t in = w.dim(1), out = w.dim(0), n = x.numel() / (in ? in : 1), cols = y_cols < 0 ? out : y_cols;
     need(x.dim(-1) == in, op, cat("x ", x.describe(), " does not match w ", w.describe()));
-    need(y.numel() == n * out && y.dim(-1) == out, op, cat("y ", y.describe(), " should have ", n, " rows of ", out));
+    need(y.numel() == n * cols && y.dim(-1) == cols, op, cat("y ", y.describe(), " should have ", n, " rows of ", cols));
     need(y.data != x.data, op, "y must not alias x");
     return {n, in, out};
 }
@@ -75,14 +76,9 @@ void linear_pair(Tensor& y, const Tensor& x, const Tensor& w, Tensor& y2, const 
 
 void linear_glu(Tensor& y, const Tensor& x, const Tensor& w, Activation act) {
     const Device dev = device_of("linear_glu", {&y, &x, &w});
-    need_f32(y, "linear_glu");
     need(w.rank() == 2 && w.dim(0) % 2 == 0, "linear_glu", cat("w ", w.describe(), " is not a stacked gate|up (2I, in)"));
-    const int64_t inter = w.dim(0) / 2, n = x.numel() / std::max<int64_t>(1, w.dim(1));
-    need(y.dim(-1) == inter && y.numel() == n * inter, "linear_glu", cat("y ", y.describe(), " should have ", n, " rows of ", inter));
-    need_f32(x, "linear_glu");
-    need_float(w, "linear_glu");
-    need(x.dim(-1) == w.dim(1), "linear_glu", cat("x ", x.describe(), " does not match w ", w.describe()));
-    need(y.data != x.data, "linear_glu", "y must not alias x");
+    const int64_t inter = w.dim(0) / 2;
+    const int64_t n = check_linear("linear_glu", y, x, w, inter).n;
     if (dev == Device::CUDA && n == 1 && cuda::linear_glu(dptr(y), dptr(x), w.data, w.dtype, w.dim(1), inter, (int)act))
         return;
     Tensor gu = Tensor::empty({n, 2 * inter}, DType::F32, dev);
