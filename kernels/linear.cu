@@ -33,7 +33,7 @@
 //       lines before waiting: 194.5 (the early blocks hold SMs the running kernel still needs).
 //   Tried and dropped: the RMSNorm before a projection folded into its GEMV (every warp reads all
 //   of x, so it summed x² as it went, read the norm weight beside x and scaled its sums at the
-//   end; o and down added straight into the residual): 5 launches a Llama layer instead of 7, but
+//   end; o and down added straight into the residual): 6 launches a Llama layer instead of 8, but
 //   Llama-8B decode went from 220.1 to 205.7 tok/s (a second f32 load and a multiply per weight
 //   chunk cost more than the two launches).
 //   Tried and dropped: the GEMV widened to 9..32 rows of x for f32 weights (the encoder's ~20
