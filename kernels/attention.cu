@@ -47,6 +47,7 @@
 
 #include <cublas_v2.h>
 
+#include "attention_common.cuh"
 #include "ops_common.cuh"
 #include "ops_cuda.h"
 
@@ -55,23 +56,6 @@ namespace t2l::cuda {
 cublasHandle_t cublas_handle();  // linear.cu: the one handle, on the kernels' stream
 
 namespace {
-
-struct AttnArgs {
-    int n_heads, group;          // query heads; query heads per KV head
-    int head_dim;
-    int64_t n, t, q_pos0, window;
-    int64_t qw, kw;              // row strides of q/out and k/v, in elements
-    bool causal;
-    float scale, softcap;
-    const int32_t* pos;          // decode step in a graph: the query's position, read on the device
-};
-
-// The keys query row i may see (may be empty: first > last).
-__device__ __forceinline__ void visible(const AttnArgs& a, int64_t i, int64_t* first, int64_t* last) {
-    const int64_t pos = a.q_pos0 + i;
-    *first = a.window > 0 ? max((int64_t)0, pos - a.window + 1) : 0;
-    *last = a.causal ? min(pos, a.t - 1) : a.t - 1;
-}
 
 __device__ __forceinline__ float cap_score(float s, const AttnArgs& a) {
     s *= a.scale;
@@ -816,12 +800,25 @@ void gemm_attention(float* out, const float* q, const void* k, const void* v, bo
     }
 }
 
+// The flash kernel reads bf16 K/V: an f32 cache is rounded into scratch first.
+void flash(float* out, const float* q, const void* k, const void* v, bool kv_bf16, const AttnArgs& a) {
+    if (kv_bf16) return flash_attention(out, q, k, v, a);
+    const int64_t e = a.t * a.kw;
+    __nv_bfloat16* kh = static_cast<__nv_bfloat16*>(workspace(kWsAttnGemm, (size_t)e * 4));
+    __nv_bfloat16* vh = kh + e;
+    to_bf16_kernel<<<grid_for(e, 256), 256>>>(kh, static_cast<const float*>(k), e);
+    to_bf16_kernel<<<grid_for(e, 256), 256>>>(vh, static_cast<const float*>(v), e);
+    check_launch("attention (cuda flash, rounding)");
+    flash_attention(out, q, kh, vh, a);
+}
+
 const char* path_name(AttentionPath p) {
     switch (p) {
         case AttentionPath::Prefill: return "prefill";
         case AttentionPath::Decode: return "decode";
         case AttentionPath::Generic: return "generic";
         case AttentionPath::Gemm: return "gemm";
+        case AttentionPath::Flash: return "flash";
         default: return "auto";
     }
 }
@@ -864,12 +861,22 @@ void attention(float* out, const float* q, const void* k, const void* v, DType k
     const bool prefill_ok = aligned && (D == 64 || D == 128 || D == 256);
     const bool decode_ok = aligned && (D == 32 || D == 64 || D == 128 || D == 256);
     const bool gemm_ok = D % 8 == 0 && p.n_heads % p.n_kv_heads == 0;
+    const bool flash_ok = aligned && flash_attention_takes(D);
+    const bool bf16_ok = n >= 64 && !gemm_split();  // rounding to bf16 is allowed (and pays)
     if (path == AttentionPath::Auto)
-        path = n <= 4 && decode_ok               ? AttentionPath::Decode
-             : n >= 64 && gemm_ok && !gemm_split() ? AttentionPath::Gemm
-             : prefill_ok                        ? AttentionPath::Prefill
-             : decode_ok                         ? AttentionPath::Decode
-                                                 : AttentionPath::Generic;
+        path = n <= 4 && decode_ok   ? AttentionPath::Decode
+             : bf16_ok && flash_ok   ? AttentionPath::Flash
+             : bf16_ok && gemm_ok    ? AttentionPath::Gemm
+             : prefill_ok            ? AttentionPath::Prefill
+             : decode_ok             ? AttentionPath::Decode
+                                     : AttentionPath::Generic;
+    if (path == AttentionPath::Flash) {
+        if (!flash_ok) fail("attention (cuda): the flash kernel does not take head_dim ", D,
+                            aligned ? "" : " with buffers not 16-byte aligned");
+        flash(out, q, k, v, kv_dtype == DType::BF16, a);
+        check_launch("attention (cuda)");
+        return;
+    }
     if (path == AttentionPath::Gemm) {
         if (!gemm_ok) fail("attention (cuda): the gemm path needs head_dim a multiple of 8");
         gemm_attention(out, q, k, v, kv_dtype == DType::BF16, a);

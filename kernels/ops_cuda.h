@@ -46,11 +46,12 @@ void embedding(float* y, const void* table, DType tt, const int32_t* ids_host, i
 // Rotate-half RoPE in place on x (n, n_heads·head_dim) with cos/sin (n, head_dim/2).
 void rope(float* x, int64_t n, int n_heads, int head_dim, const float* cos, const float* sin);
 
-// Which attention kernel runs: Auto picks decode (split-K over the keys) for n <= 4, the
-// tensor-core path (Gemm: cuBLAS bf16 QKᵀ and PV with an f32 softmax between, q, k, v and the
-// probabilities rounded to bf16) for prompts of 64+ tokens when GEMMs round x once, and the
-// tiled f32 prefill kernel otherwise; the others force one (tests run every path on one input).
-enum class AttentionPath { Auto, Prefill, Decode, Generic, Gemm };
+// Which attention kernel runs: Auto picks decode (split-K over the keys) for n <= 4; for prompts
+// of 64+ tokens when GEMMs round x once, the tensor-core flash kernel (Flash: q, k, v and the
+// probabilities rounded to bf16, scores kept on chip; head_dim 64/128/256) or, for other head
+// sizes, Gemm (cuBLAS bf16 QKᵀ and PV with an f32 softmax between, the scores in memory); and the
+// tiled f32 prefill kernel otherwise. The others force one (tests run every path on one input).
+enum class AttentionPath { Auto, Prefill, Decode, Generic, Gemm, Flash };
 // out (n, h·d) = softmax(q kᵀ · scale [capped, masked]) v; q (n, h·d) f32, k and v (t, hk·d) in
 // kv_dtype (f32, or bf16 to halve the cache's bytes).
 void attention(float* out, const float* q, const void* k, const void* v, DType kv_dtype, int64_t n, int64_t t,

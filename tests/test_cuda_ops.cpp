@@ -325,6 +325,8 @@ TEST_CASE("attention on CUDA matches the CPU on every kernel path (causal, windo
         {"llama decode", 1, 1000, 32, 8, 128, true, 0, 0.0f},
         {"llama decode n=3", 3, 700, 32, 8, 128, true, 0, 0.0f},
         {"gemma window<seq softcap", 70, 70, 8, 4, 256, true, 16, 50.0f},
+        {"llama window, 4 tiles after a cache", 200, 333, 32, 8, 128, true, 100, 0.0f},
+        {"gemma 3 tiles softcap after a cache", 150, 170, 8, 4, 256, true, 0, 50.0f},
         {"gemma decode window softcap", 1, 300, 8, 4, 256, true, 64, 50.0f},
         {"gemma decode softcap", 1, 301, 16, 8, 256, true, 0, 50.0f},
         {"encoder (not causal)", 45, 45, 12, 12, 64, false, 0, 0.0f},
@@ -362,6 +364,7 @@ TEST_CASE("attention on CUDA matches the CPU on every kernel path (causal, windo
             if (fast_d) paths.push_back({"prefill", AttentionPath::Prefill});
             if (fast_d || c.d == 32) paths.push_back({"decode", AttentionPath::Decode});
             if (c.d % 8 == 0) paths.push_back({"gemm", AttentionPath::Gemm});
+            if (fast_d) paths.push_back({"flash", AttentionPath::Flash});
             for (const auto& [pname, path] : paths) {
                 Tensor out = poisoned_gpu({c.n, (int64_t)c.h * c.d});
                 if (path == AttentionPath::Auto) attention(out, qg, kg, vg, p);  // through ops.h's dispatch
@@ -369,8 +372,10 @@ TEST_CASE("attention on CUDA matches the CPU on every kernel path (causal, windo
                                      kvt, c.n, c.t, p, path);
                 // An output is a convex combination of v rows: f32 rounding of the scores and
                 // weights moves it by ~1e-6 of max|v|; 1e-5 leaves room for the scores' spread.
-                // The gemm path rounds q, k, v and the probabilities to bf16 (2^-9 each): 1e-2.
-                const double tol = (path == AttentionPath::Gemm ? 1e-2 : 1e-5) * vmax;
+                // The gemm and flash paths round q, k, v and the probabilities to bf16 (2^-9
+                // each): 1e-2.
+                const bool bf16_path = path == AttentionPath::Gemm || path == AttentionPath::Flash;
+                const double tol = (bf16_path ? 1e-2 : 1e-5) * vmax;
                 const Measured m = compare(out.to_floats(), rf, [&](size_t) { return tol; });
                 report(cat("attention ", c.what, " n=", c.n, " t=", c.t, " h=", c.h, "/", c.hk, " d=", c.d, " kv=",
                            dtype_name(kvt), " [", pname, "]"), m);

@@ -349,7 +349,7 @@ void bench_gemm() {
 // ---- attention -------------------------------------------------------------------------------
 
 void check_attention(const char* label, const Buf& q, const Buf& k, const Buf& v, const Buf& out, int64_t n, int64_t t,
-                     const AttentionParams& p, int64_t rows_checked) {
+                     const AttentionParams& p, int64_t rows_checked, double tol = 1e-5) {
     // The last rows_checked query rows against the CPU (they see the most keys).
     const int64_t qw = (int64_t)p.n_heads * p.head_dim, kw = (int64_t)p.n_kv_heads * p.head_dim;
     const int64_t r0 = n - rows_checked;
@@ -362,7 +362,7 @@ void check_attention(const char* label, const Buf& q, const Buf& k, const Buf& v
     pc.q_pos0 = p.q_pos0 + r0;
     std::vector<float> ref((size_t)(rows_checked * qw));
     cpu::attention(ref.data(), qs.data(), kf.data(), vf.data(), rows_checked, t, pc);
-    verdict(label, check_err(got, ref, [](size_t) { return 1e-5; }));  // |v| <= 1
+    verdict(label, check_err(got, ref, [&](size_t) { return tol; }));  // |v| <= 1
 }
 
 void bench_attention() {
@@ -374,21 +374,31 @@ void bench_attention() {
     p.scale = 1.0f / std::sqrt(128.0f);
     p.causal = true;
     const int64_t qw = 32 * 128, kw = 8 * 128;
-    for (DType kvt : {DType::F32, DType::BF16}) {
-        const int64_t n = 2048;
-        Buf q = random_buf(n * qw, DType::F32, 2.0f), out = random_buf(n * qw, DType::F32);
-        Buf k = random_buf(n * kw, kvt), v = random_buf(n * kw, kvt);
-        auto call = [&](int) {
-            cuda::attention((float*)out.p(), (const float*)q.p(), k.p(), v.p(), kvt, n, n, p, cuda::AttentionPath::Prefill);
-        };
-        call(0);
-        check_attention(cat("attention prefill kv=", dtype_name(kvt), " (last 16 rows)").c_str(), q, k, v, out, n, n, p, 16);
-        const double ms = time_ms(call, 3, 9);
-        const double flops = 4.0 * p.n_heads * p.head_dim * (double)n * (n + 1) / 2;
-        summary(cat("attention prefill n=t=2048 causal 32/8 d=128 kv=", dtype_name(kvt), ": ", ms, " ms, ",
-                    flops / (ms * 1e-3) / 1e12, " TFLOP/s = ", 100 * flops / (ms * 1e-3) / kPeakF32,
-                    "% of f32 FMA peak (67), ", 100 * flops / (ms * 1e-3) / kPeakFlops, "% of bf16 790"));
-    }
+    const std::pair<const char*, cuda::AttentionPath> prompt_paths[] = {
+        {"prefill (f32)", cuda::AttentionPath::Prefill},
+        {"gemm (cuBLAS bf16)", cuda::AttentionPath::Gemm},
+        {"flash (bf16 mma)", cuda::AttentionPath::Flash}};
+    for (DType kvt : {DType::F32, DType::BF16})
+        for (const auto& pp : prompt_paths) {
+            const char* pname = pp.first;
+            const cuda::AttentionPath path = pp.second;
+            const int64_t n = 2048;
+            Buf q = random_buf(n * qw, DType::F32, 2.0f), out = random_buf(n * qw, DType::F32);
+            Buf k = random_buf(n * kw, kvt), v = random_buf(n * kw, kvt);
+            auto call = [&](int) {
+                cuda::attention((float*)out.p(), (const float*)q.p(), k.p(), v.p(), kvt, n, n, p, path);
+            };
+            call(0);
+            // The bf16 paths round q, k, v and the probabilities (2^-9 each).
+            const double tol = path == cuda::AttentionPath::Prefill ? 1e-5 : 1e-2;
+            check_attention(cat("attention ", pname, " kv=", dtype_name(kvt), " (last 16 rows)").c_str(), q, k, v, out,
+                            n, n, p, 16, tol);
+            const double ms = time_ms(call, 3, 9);
+            const double flops = 4.0 * p.n_heads * p.head_dim * (double)n * (n + 1) / 2;
+            summary(cat("attention ", pname, " n=t=2048 causal 32/8 d=128 kv=", dtype_name(kvt), ": ", ms, " ms, ",
+                        flops / (ms * 1e-3) / 1e12, " TFLOP/s = ", 100 * flops / (ms * 1e-3) / kPeakF32,
+                        "% of f32 FMA peak (67), ", 100 * flops / (ms * 1e-3) / kPeakFlops, "% of bf16 790"));
+        }
     for (DType kvt : {DType::F32, DType::BF16})
         for (int64_t t : {4096, 32768}) {
             const double kv_bytes = 2.0 * t * kw * dtype_size(kvt);
@@ -418,15 +428,22 @@ void bench_attention() {
 
 int main(int argc, char** argv) {
     bool sweep = true;
+    std::string only;  // one group: gemv, gemm or attention
     for (int i = 1; i < argc; i++) {
         const std::string a = argv[i];
-        if (a == "--quick") {
+        if (a == "--only" && i + 1 < argc) {
+            only = argv[++i];
+            if (only != "gemv" && only != "gemm" && only != "attention") {
+                std::fprintf(stderr, "bench-kernels: --only takes gemv, gemm or attention, not %s\n", only.c_str());
+                return 2;
+            }
+        } else if (a == "--quick") {
             g_batches = 5;
             g_reps = 10;
         } else if (a == "--no-sweep") {
             sweep = false;
         } else if (a == "--help" || a == "-h") {
-            std::printf("usage: bench-kernels [--quick] [--no-sweep]\n");
+            std::printf("usage: bench-kernels [--quick] [--no-sweep] [--only gemv|gemm|attention]\n");
             return 0;
         } else {
             std::fprintf(stderr, "bench-kernels: unknown option %s\n", a.c_str());
@@ -444,9 +461,9 @@ int main(int argc, char** argv) {
         std::printf("GPU: %s, sm_%d%d, %d SMs, %.0f MB L2, %.1f GiB\n", prop.name, prop.major, prop.minor,
                     prop.multiProcessorCount, prop.l2CacheSize / 1e6, (double)prop.totalGlobalMem / (1ull << 30));
         measure_ceilings();
-        bench_gemv(sweep);
-        bench_gemm();
-        bench_attention();
+        if (only.empty() || only == "gemv") bench_gemv(sweep);
+        if (only.empty() || only == "gemm") bench_gemm();
+        if (only.empty() || only == "attention") bench_attention();
         std::printf("\n== summary ==\n");
         std::printf("ceilings measured here: copy %.2f TB/s, cuBLAS bf16 %.0f TFLOP/s\n", g_copy_bw / 1e12, g_gemm_flops / 1e12);
         for (const std::string& s : g_summary) std::printf("%s\n", s.c_str());
