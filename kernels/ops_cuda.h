@@ -133,6 +133,15 @@ bool linear_glu(float* y, const float* x, const void* w, DType wt, int64_t in, i
 // with T2L_SKINNY=0: the caller then takes the GEMV / cuBLAS path.
 bool linear_skinny(float* y, const float* x, const float* w, const float* bias, int64_t n, int64_t in, int64_t out,
                    bool accumulate = false);
+// How the skinny GEMM cuts its work (benchmarks; set_skinny_config(nullptr) restores the defaults).
+struct SkinnyConfig {
+    int rows_per_warp = 0;         // 16-row tiles per warp: 1 or 2; 0 picks (2 for 16384+ rows)
+    int ks = 0;                    // blocks per cluster splitting k (1..8); 0 picks by the rules below
+    int blocks_per_sm = 4;         // k is split until there are this many blocks per SM ...
+    int min_kblocks_per_warp = 2;  // ... while each warp keeps at least this many 16-wide k blocks
+    bool pipeline = false;         // issue the next step's weight loads before this step's products
+};
+void set_skinny_config(const SkinnyConfig* c);
 // The GEMV alone (n <= 8), with an explicit configuration.
 void linear_gemv(float* y, const float* x, const void* w, DType wt, const void* bias, DType bt, int64_t n,
                  int64_t in, int64_t out, const GemvConfig& cfg, bool accumulate = false);

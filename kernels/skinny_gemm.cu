@@ -29,6 +29,7 @@
 //       warp streams 2-8 KB with one batch of loads in flight and no pipelining across batches.
 //   (3) 32 rows per warp for the heads (below).
 #include <cooperative_groups.h>
+#include <algorithm>
 #include <cstdlib>
 #include <string>
 
@@ -70,15 +71,89 @@ __device__ __forceinline__ float4 pick_zero(bool ok, const float* p) {
     return ok ? __ldg(reinterpret_cast<const float4*>(p)) : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
 }
 
+// One step of kUnroll 16-wide k blocks: the weight rows' loads (A: row g, B: row g + 8 of each
+// 16-row tile), issued together. Past kb1 they give zeros.
+template <int U, int RT>
+__device__ __forceinline__ void load_w(float4 (&A)[U][RT], float4 (&B)[U][RT], const float* const (&wa)[RT],
+                                       const float* const (&wb)[RT], int64_t kb, int64_t kb1) {
+#pragma unroll
+    for (int u = 0; u < U; u++) {
+        const bool ok = kb + u < kb1;
+        const int64_t k = (kb + u) * 16;
+#pragma unroll
+        for (int rt = 0; rt < RT; rt++) {
+            A[u][rt] = ok ? ld_stream_f4(wa[rt] + k) : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+            B[u][rt] = ok ? ld_stream_f4(wb[rt] + k) : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+        }
+    }
+}
+
+// The matching fragments of x (row nt·8 + g of each 8-row tile; zeros past n and kb1).
+template <int U, int NT>
+__device__ __forceinline__ void load_x(float4 (&X)[U][NT], const float* const (&xr)[NT], const bool (&x_ok)[NT], int64_t kb,
+                                       int64_t kb1) {
+#pragma unroll
+    for (int u = 0; u < U; u++)
+#pragma unroll
+        for (int nt = 0; nt < NT; nt++) X[u][nt] = pick_zero(kb + u < kb1 && x_ok[nt], xr[nt] + (kb + u) * 16);
+}
+
+// sum += the step's products. The tensor core truncates as it accumulates, so its error grows with
+// the length of the chain: the step's products are accumulated in c from zero, then added into
+// sum in f32 (rounded).
+template <int U, int NT, int RT>
+__device__ __forceinline__ void mma_step(float (&sum)[RT][NT][4], const float4 (&A)[U][RT], const float4 (&B)[U][RT],
+                                         const float4 (&X)[U][NT], int64_t kb, int64_t kb1) {
+    float c[RT][NT][4];
+#pragma unroll
+    for (int rt = 0; rt < RT; rt++)
+#pragma unroll
+        for (int nt = 0; nt < NT; nt++) c[rt][nt][0] = c[rt][nt][1] = c[rt][nt][2] = c[rt][nt][3] = 0.0f;
+#pragma unroll
+    for (int u = 0; u < U; u++) {
+        if (kb + u >= kb1) break;
+#pragma unroll
+        for (int h = 0; h < 2; h++) {  // k8 step h takes elements (2h, 2h + 1) of each float4
+            uint32_t bb[NT][2], bs[NT][2];
+#pragma unroll
+            for (int nt = 0; nt < NT; nt++) {
+                split_tf32(h ? X[u][nt].z : X[u][nt].x, bb[nt][0], bs[nt][0]);  // k t,     x row g
+                split_tf32(h ? X[u][nt].w : X[u][nt].y, bb[nt][1], bs[nt][1]);  // k t + 4, x row g
+            }
+#pragma unroll
+            for (int rt = 0; rt < RT; rt++) {
+                uint32_t ab[4], as[4];
+                split_tf32(h ? A[u][rt].z : A[u][rt].x, ab[0], as[0]);  // row g,     col t
+                split_tf32(h ? B[u][rt].z : B[u][rt].x, ab[1], as[1]);  // row g + 8, col t
+                split_tf32(h ? A[u][rt].w : A[u][rt].y, ab[2], as[2]);  // row g,     col t + 4
+                split_tf32(h ? B[u][rt].w : B[u][rt].y, ab[3], as[3]);  // row g + 8, col t + 4
+#pragma unroll
+                for (int nt = 0; nt < NT; nt++) {
+                    mma_tf32(c[rt][nt], as, bb[nt]);  // the small terms first, then the large one
+                    mma_tf32(c[rt][nt], ab, bs[nt]);
+                    mma_tf32(c[rt][nt], ab, bb[nt]);
+                }
+            }
+        }
+    }
+#pragma unroll
+    for (int rt = 0; rt < RT; rt++)
+#pragma unroll
+        for (int nt = 0; nt < NT; nt++)
+#pragma unroll
+            for (int e = 0; e < 4; e++) sum[rt][nt][e] += c[rt][nt][e];
+}
+
 // NT: 8-row tiles of x (n <= 8·NT); RT: 16-row tiles of w per warp (each x fragment serves RT
 // weight tiles). Grid: ceil(out / (16·RT)) · ks blocks; ks consecutive blocks form a cluster over
 // the same output rows, and block rank r with its warp w takes k slice r·kWarps + w.
-template <int NT, int RT>
+// PIPE: the next step's weight loads are issued before this step's products (two register sets).
+template <int NT, int RT, bool PIPE>
 __global__ void __launch_bounds__(kWarps * 32) skinny_gemm_kernel(float* __restrict__ y, const float* __restrict__ x,
                                                                   const float* __restrict__ w,
                                                                   const float* __restrict__ bias, int n, int64_t in,
                                                                   int64_t out, int ks, bool accumulate) {
-    constexpr int kUnroll = RT == 1 ? 4 : 2;  // 16-wide k blocks in flight per lane and weight tile
+    constexpr int U = RT == 1 ? 4 : 2;  // 16-wide k blocks per step
     pdl_wait();  // x (and y, when accumulating) only after the kernel before has finished
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     const int g = lane >> 2, t = lane & 3;  // the fragment's row group and column in the group
@@ -103,66 +178,31 @@ __global__ void __launch_bounds__(kWarps * 32) skinny_gemm_kernel(float* __restr
     const int64_t kblocks = in / 16, per = (kblocks + slices - 1) / slices;
     const int64_t kb0 = slice * per, kb1 = min(kblocks, kb0 + per);
 
-    // The tensor core's accumulation truncates, so its error grows with the length of the sum:
-    // each step's products are accumulated in c from zero and then added into sum (f32, rounded).
     float sum[RT][NT][4];
 #pragma unroll
     for (int rt = 0; rt < RT; rt++)
 #pragma unroll
         for (int nt = 0; nt < NT; nt++) sum[rt][nt][0] = sum[rt][nt][1] = sum[rt][nt][2] = sum[rt][nt][3] = 0.0f;
 
-    for (int64_t kb = kb0; kb < kb1; kb += kUnroll) {
-        float4 A[kUnroll][RT], B[kUnroll][RT], X[kUnroll][NT];
-#pragma unroll
-        for (int u = 0; u < kUnroll; u++) {  // every load of the step in flight before any use
-            const bool ok = kb + u < kb1;
-            const int64_t k = (kb + u) * 16;
-#pragma unroll
-            for (int rt = 0; rt < RT; rt++) {
-                A[u][rt] = ok ? ld_stream_f4(wa[rt] + k) : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-                B[u][rt] = ok ? ld_stream_f4(wb[rt] + k) : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-            }
-#pragma unroll
-            for (int nt = 0; nt < NT; nt++) X[u][nt] = pick_zero(ok && x_ok[nt], xr[nt] + k);
+    float4 A[U][RT], B[U][RT], X[U][NT];
+    if constexpr (!PIPE) {
+        for (int64_t kb = kb0; kb < kb1; kb += U) {
+            load_w(A, B, wa, wb, kb, kb1);  // every load of the step in flight before any use
+            load_x(X, xr, x_ok, kb, kb1);
+            mma_step(sum, A, B, X, kb, kb1);
         }
-        float c[RT][NT][4];
-#pragma unroll
-        for (int rt = 0; rt < RT; rt++)
-#pragma unroll
-            for (int nt = 0; nt < NT; nt++) c[rt][nt][0] = c[rt][nt][1] = c[rt][nt][2] = c[rt][nt][3] = 0.0f;
-#pragma unroll
-        for (int u = 0; u < kUnroll; u++) {
-            if (kb + u >= kb1) break;
-#pragma unroll
-            for (int h = 0; h < 2; h++) {  // k8 step h takes elements (2h, 2h + 1) of each float4
-                uint32_t bb[NT][2], bs[NT][2];
-#pragma unroll
-                for (int nt = 0; nt < NT; nt++) {
-                    split_tf32(h ? X[u][nt].z : X[u][nt].x, bb[nt][0], bs[nt][0]);  // k t,     x row g
-                    split_tf32(h ? X[u][nt].w : X[u][nt].y, bb[nt][1], bs[nt][1]);  // k t + 4, x row g
-                }
-#pragma unroll
-                for (int rt = 0; rt < RT; rt++) {
-                    uint32_t ab[4], as[4];
-                    split_tf32(h ? A[u][rt].z : A[u][rt].x, ab[0], as[0]);  // row g,     col t
-                    split_tf32(h ? B[u][rt].z : B[u][rt].x, ab[1], as[1]);  // row g + 8, col t
-                    split_tf32(h ? A[u][rt].w : A[u][rt].y, ab[2], as[2]);  // row g,     col t + 4
-                    split_tf32(h ? B[u][rt].w : B[u][rt].y, ab[3], as[3]);  // row g + 8, col t + 4
-#pragma unroll
-                    for (int nt = 0; nt < NT; nt++) {
-                        mma_tf32(c[rt][nt], as, bb[nt]);  // the small terms first, then the large one
-                        mma_tf32(c[rt][nt], ab, bs[nt]);
-                        mma_tf32(c[rt][nt], ab, bb[nt]);
-                    }
-                }
-            }
+    } else {
+        float4 A2[U][RT], B2[U][RT];
+        load_w(A, B, wa, wb, kb0, kb1);
+        for (int64_t kb = kb0; kb < kb1; kb += 2 * U) {
+            load_w(A2, B2, wa, wb, kb + U, kb1);
+            load_x(X, xr, x_ok, kb, kb1);
+            mma_step(sum, A, B, X, kb, kb1);
+            if (kb + U >= kb1) break;
+            load_w(A, B, wa, wb, kb + 2 * U, kb1);
+            load_x(X, xr, x_ok, kb + U, kb1);
+            mma_step(sum, A2, B2, X, kb + U, kb1);
         }
-#pragma unroll
-        for (int rt = 0; rt < RT; rt++)
-#pragma unroll
-            for (int nt = 0; nt < NT; nt++)
-#pragma unroll
-                for (int e = 0; e < 4; e++) sum[rt][nt][e] += c[rt][nt][e];
     }
 
     pdl_trigger();  // the next kernel may start its blocks while these reduce and store
@@ -207,23 +247,29 @@ __global__ void __launch_bounds__(kWarps * 32) skinny_gemm_kernel(float* __restr
     cluster.sync();
     if (part == 0)
         for (int i = threadIdx.x; i < kTile; i += blockDim.x) {
+            float v[kMaxCluster];  // all remote loads in flight, then the sum in rank order
+#pragma unroll
+            for (int r = 0; r < kMaxCluster; r++) v[r] = r < ks ? cluster.map_shared_rank(mine, r)[i] : 0.0f;
             float s = 0.0f;
-            for (int r = 0; r < ks; r++) s += cluster.map_shared_rank(mine, r)[i];
+#pragma unroll
+            for (int r = 0; r < kMaxCluster; r++) s += v[r];
             store(i, s);
         }
     cluster.sync();  // the other blocks' shared memory stays until block 0 has read it
 #endif
 }
 
-template <int NT, int RT>
+template <int NT, int RT, bool PIPE>
 void launch(float* y, const float* x, const float* w, const float* bias, int64_t n, int64_t in, int64_t out, int ks,
             bool accumulate) {
     const int64_t tiles = (out + 16 * RT - 1) / (16 * RT);
     // A cluster when k is split; programmatic dependent launch when on (the blocks start while
     // the kernel before drains, and wait at pdl_wait).
-    launch_pdl_cluster(skinny_gemm_kernel<NT, RT>, dim3((unsigned)(tiles * ks)), dim3(kWarps * 32), 0, ks, y, x, w, bias,
-                       (int)n, in, out, ks, accumulate);
+    launch_pdl_cluster(skinny_gemm_kernel<NT, RT, PIPE>, dim3((unsigned)(tiles * ks)), dim3(kWarps * 32), 0, ks, y, x, w,
+                       bias, (int)n, in, out, ks, accumulate);
 }
+
+SkinnyConfig g_config;  // set_skinny_config (benchmarks); the defaults otherwise
 
 bool skinny_disabled() {
     static const bool off = [] {
@@ -234,6 +280,8 @@ bool skinny_disabled() {
 }
 
 }  // namespace
+
+void set_skinny_config(const SkinnyConfig* c) { g_config = c ? *c : SkinnyConfig{}; }
 
 bool linear_skinny(float* y, const float* x, const float* w, const float* bias, int64_t n, int64_t in, int64_t out,
                    bool accumulate) {
@@ -249,13 +297,20 @@ bool linear_skinny(float* y, const float* x, const float* w, const float* bias, 
     // from L2 half as often (at 16 rows and n = 32 its fragments are twice the weight bytes):
     // 323 -> 309 us for the 537 MB q head. The encoder's 8192-row product lost (35.6 -> 41.9 us).
     // Then split k over a cluster until there are ~4 blocks per SM, >= 2 k blocks per warp.
-    const int RT = out >= 16384 ? 2 : 1;
+    const SkinnyConfig& cf = g_config;
+    const int RT = cf.rows_per_warp ? cf.rows_per_warp : out >= 16384 ? 2 : 1;
     const int64_t tiles = (out + 16 * RT - 1) / (16 * RT), kblocks = in / 16;
     int ks = 1;
-    while (clusters && ks < kMaxCluster && tiles * ks < 4 * sm_count() && kblocks >= 4 * kWarps * ks) ks *= 2;
+    while (clusters && ks < kMaxCluster && tiles * ks < cf.blocks_per_sm * sm_count() &&
+           kblocks >= cf.min_kblocks_per_warp * kWarps * ks * 2)
+        ks *= 2;
+    if (cf.ks) ks = clusters ? std::min(cf.ks, kMaxCluster) : 1;
     const int NT = (int)((n + 7) / 8);
-#define T2L_SKINNY_CASE(NT_, RT_) \
-    if (NT == NT_ && RT == RT_) launch<NT_, RT_>(y, x, w, bias, n, in, out, ks, accumulate);
+#define T2L_SKINNY_CASE(NT_, RT_)                                                   \
+    if (NT == NT_ && RT == RT_) {                                                   \
+        if (cf.pipeline) launch<NT_, RT_, true>(y, x, w, bias, n, in, out, ks, accumulate);  \
+        else launch<NT_, RT_, false>(y, x, w, bias, n, in, out, ks, accumulate);        \
+    }
     T2L_SKINNY_CASE(1, 1) T2L_SKINNY_CASE(2, 1) T2L_SKINNY_CASE(3, 1) T2L_SKINNY_CASE(4, 1)
     T2L_SKINNY_CASE(1, 2) T2L_SKINNY_CASE(2, 2) T2L_SKINNY_CASE(3, 2) T2L_SKINNY_CASE(4, 2)
 #undef T2L_SKINNY_CASE

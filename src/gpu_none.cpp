@@ -79,6 +79,7 @@ bool linear_skinny(float*, const float*, const float*, const float*, int64_t, in
     no_cuda("linear_skinny");
     return false;
 }
+void set_skinny_config(const SkinnyConfig*) {}
 void split_qkv_rope(float*, float*, float*, const float*, int64_t, int, int, const float*, const float*) { no_cuda("split_qkv_rope"); }
 void qkv_rope_cache(float*, void*, void*, DType, const float*, const float*, const float*, const int32_t*, const void*,
                     const void*, DType, int, int, int, float, bool, const float*, const float*, int64_t) {

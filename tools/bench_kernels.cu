@@ -346,6 +346,73 @@ void bench_gemm() {
     }
 }
 
+// ---- skinny GEMM (f32 weights, a few rows of x) ------------------------------------------------
+
+void bench_skinny() {
+    std::printf("\n== skinny GEMM, f32 weights and x, f32 accuracy (3 tf32 products): bytes = weights ==\n");
+    struct SkinnyShape { const char* name; int64_t n, out, in; };
+    // gte-large at a 21-token description; the T2L L heads for Llama-8B q and v over 32 layers.
+    const SkinnyShape shapes[] = {{"enc qkv", 21, 3072, 1024}, {"enc o", 21, 1024, 1024},  {"enc up|gate", 21, 8192, 1024},
+                                  {"enc down", 21, 1024, 4096}, {"head q", 32, 65536, 2048}, {"head v", 32, 40960, 2048}};
+    double def_total = 0, best_total = 0;
+    for (const SkinnyShape& sh : shapes) {
+        const double bytes = 4.0 * sh.out * sh.in;
+        const int c = copies_for(bytes);
+        std::vector<Buf> w;
+        for (int i = 0; i < c; i++) w.push_back(random_buf(sh.out * sh.in, DType::F32, 0.05f));
+        Buf x = random_buf(sh.n * sh.in, DType::F32), y = random_buf(sh.n * sh.out, DType::F32);
+        auto call = [&](int i) {
+            if (!cuda::linear_skinny((float*)y.p(), (const float*)x.p(), (const float*)w[(size_t)i % w.size()].p(), nullptr,
+                                     sh.n, sh.in, sh.out))
+                fail("skinny GEMM refused ", sh.name);
+        };
+        std::vector<std::pair<std::string, cuda::SkinnyConfig>> configs = {{"default", cuda::SkinnyConfig{}}};
+        for (int rt : {1, 2})
+            for (int ks : {1, 2, 4, 8})
+                for (bool pipe : {false, true}) {
+                    cuda::SkinnyConfig cf;
+                    cf.rows_per_warp = rt;
+                    cf.ks = ks;
+                    cf.pipeline = pipe;
+                    configs.push_back({cat("rt=", rt, " ks=", ks, pipe ? " pipe" : ""), cf});
+                }
+        {
+            cuda::SkinnyConfig cf;
+            cf.pipeline = true;
+            configs.push_back({"default + pipe", cf});
+        }
+        double def_us = 0, best_us = 1e30;
+        std::string best;
+        for (const auto& lc : configs) {
+            const std::string& label = lc.first;
+            const cuda::SkinnyConfig& cf = lc.second;
+            cuda::set_skinny_config(&cf);
+            call(0);
+            {  // x rows 0 and 1 against the CPU
+                const int64_t rows = 2;
+                const std::vector<float> got = to_host_f32(y.p(), DType::F32, rows * sh.out);
+                const std::vector<float> xf = to_host_f32(x.p(), DType::F32, rows * sh.in);
+                const std::vector<float> wf = to_host_f32(w[0].p(), DType::F32, sh.out * sh.in);
+                std::vector<float> ref((size_t)(rows * sh.out));
+                cpu::linear(ref.data(), xf.data(), wf.data(), DType::F32, nullptr, DType::F32, rows, sh.in, sh.out);
+                const double tol = (4 * std::sqrt((double)sh.in) + 16) * std::ldexp(1.0, -24) * 0.05 * sh.in;
+                verdict(cat("skinny ", sh.name, " ", label).c_str(), check_err(got, ref, [&](size_t) { return tol; }));
+            }
+            const double us = 1e3 * time_ms(call, 5, 9);
+            std::printf("skinny %-12s n=%-3lld %6lld x %-5lld %-22s %8.2f us  %5.2f TB/s\n", sh.name, (long long)sh.n,
+                        (long long)sh.out, (long long)sh.in, label.c_str(), us, bytes / (us * 1e-6) / 1e12);
+            if (label == "default") def_us = us;
+            if (us < best_us) best_us = us, best = label;
+        }
+        cuda::set_skinny_config(nullptr);
+        summary(cat("skinny ", sh.name, ": default ", def_us, " us (", bytes / (def_us * 1e-6) / 1e12, " TB/s); best ", best,
+                    " ", best_us, " us (", bytes / (best_us * 1e-6) / 1e12, " TB/s)"));
+        def_total += def_us;
+        best_total += best_us;
+    }
+    summary(cat("skinny, the six shapes: default ", def_total, " us, best per shape ", best_total, " us"));
+}
+
 // ---- attention -------------------------------------------------------------------------------
 
 void check_attention(const char* label, const Buf& q, const Buf& k, const Buf& v, const Buf& out, int64_t n, int64_t t,
@@ -428,13 +495,13 @@ void bench_attention() {
 
 int main(int argc, char** argv) {
     bool sweep = true;
-    std::string only;  // one group: gemv, gemm or attention
+    std::string only;  // one group: gemv, gemm, skinny or attention
     for (int i = 1; i < argc; i++) {
         const std::string a = argv[i];
         if (a == "--only" && i + 1 < argc) {
             only = argv[++i];
-            if (only != "gemv" && only != "gemm" && only != "attention") {
-                std::fprintf(stderr, "bench-kernels: --only takes gemv, gemm or attention, not %s\n", only.c_str());
+            if (only != "gemv" && only != "gemm" && only != "attention" && only != "skinny") {
+                std::fprintf(stderr, "bench-kernels: --only takes gemv, gemm, skinny or attention, not %s\n", only.c_str());
                 return 2;
             }
         } else if (a == "--quick") {
@@ -443,7 +510,7 @@ int main(int argc, char** argv) {
         } else if (a == "--no-sweep") {
             sweep = false;
         } else if (a == "--help" || a == "-h") {
-            std::printf("usage: bench-kernels [--quick] [--no-sweep] [--only gemv|gemm|attention]\n");
+            std::printf("usage: bench-kernels [--quick] [--no-sweep] [--only gemv|gemm|skinny|attention]\n");
             return 0;
         } else {
             std::fprintf(stderr, "bench-kernels: unknown option %s\n", a.c_str());
@@ -463,6 +530,7 @@ int main(int argc, char** argv) {
         measure_ceilings();
         if (only.empty() || only == "gemv") bench_gemv(sweep);
         if (only.empty() || only == "gemm") bench_gemm();
+        if (only.empty() || only == "skinny") bench_skinny();
         if (only.empty() || only == "attention") bench_attention();
         std::printf("\n== summary ==\n");
         std::printf("ceilings measured here: copy %.2f TB/s, cuBLAS bf16 %.0f TFLOP/s\n", g_copy_bw / 1e12, g_gemm_flops / 1e12);
