@@ -49,10 +49,21 @@ __device__ __forceinline__ uint32_t tf32_bits(float f) {
     return r;
 }
 
+// f's bits rounded to the nearest tf32 (ties away from zero) with integer ops: add half of tf32's
+// last place to the magnitude, clear the 13 bits tf32 drops. (cvt.rna does the same in the
+// conversion unit, at a fraction of the integer units' rate.)
+__device__ __forceinline__ uint32_t tf32_round_bits(float f) { return (__float_as_uint(f) + 0x1000u) & 0xffffe000u; }
+
 // f = big + small (+ what lies below tf32's precision of the remainder).
+template <bool CVT>
 __device__ __forceinline__ void split_tf32(float f, uint32_t& big, uint32_t& small) {
-    big = tf32_bits(f);
-    small = tf32_bits(f - __uint_as_float(big));
+    if constexpr (CVT) {
+        big = tf32_bits(f);
+        small = tf32_bits(f - __uint_as_float(big));
+    } else {
+        big = tf32_round_bits(f);
+        small = tf32_round_bits(f - __uint_as_float(big));
+    }
 }
 
 // c (16 x 8) += a (16 x 8) · b (8 x 8), tf32 in, f32 accumulate.
@@ -101,7 +112,7 @@ __device__ __forceinline__ void load_x(float4 (&X)[U][NT], const float* const (&
 // sum += the step's products. The tensor core truncates as it accumulates, so its error grows with
 // the length of the chain: the step's products are accumulated in c from zero, then added into
 // sum in f32 (rounded).
-template <int U, int NT, int RT>
+template <bool CVT, int U, int NT, int RT>
 __device__ __forceinline__ void mma_step(float (&sum)[RT][NT][4], const float4 (&A)[U][RT], const float4 (&B)[U][RT],
                                          const float4 (&X)[U][NT], int64_t kb, int64_t kb1) {
     float c[RT][NT][4];
@@ -117,16 +128,16 @@ __device__ __forceinline__ void mma_step(float (&sum)[RT][NT][4], const float4 (
             uint32_t bb[NT][2], bs[NT][2];
 #pragma unroll
             for (int nt = 0; nt < NT; nt++) {
-                split_tf32(h ? X[u][nt].z : X[u][nt].x, bb[nt][0], bs[nt][0]);  // k t,     x row g
-                split_tf32(h ? X[u][nt].w : X[u][nt].y, bb[nt][1], bs[nt][1]);  // k t + 4, x row g
+                split_tf32<CVT>(h ? X[u][nt].z : X[u][nt].x, bb[nt][0], bs[nt][0]);  // k t,     x row g
+                split_tf32<CVT>(h ? X[u][nt].w : X[u][nt].y, bb[nt][1], bs[nt][1]);  // k t + 4, x row g
             }
 #pragma unroll
             for (int rt = 0; rt < RT; rt++) {
                 uint32_t ab[4], as[4];
-                split_tf32(h ? A[u][rt].z : A[u][rt].x, ab[0], as[0]);  // row g,     col t
-                split_tf32(h ? B[u][rt].z : B[u][rt].x, ab[1], as[1]);  // row g + 8, col t
-                split_tf32(h ? A[u][rt].w : A[u][rt].y, ab[2], as[2]);  // row g,     col t + 4
-                split_tf32(h ? B[u][rt].w : B[u][rt].y, ab[3], as[3]);  // row g + 8, col t + 4
+                split_tf32<CVT>(h ? A[u][rt].z : A[u][rt].x, ab[0], as[0]);  // row g,     col t
+                split_tf32<CVT>(h ? B[u][rt].z : B[u][rt].x, ab[1], as[1]);  // row g + 8, col t
+                split_tf32<CVT>(h ? A[u][rt].w : A[u][rt].y, ab[2], as[2]);  // row g,     col t + 4
+                split_tf32<CVT>(h ? B[u][rt].w : B[u][rt].y, ab[3], as[3]);  // row g + 8, col t + 4
 #pragma unroll
                 for (int nt = 0; nt < NT; nt++) {
                     mma_tf32(c[rt][nt], as, bb[nt]);  // the small terms first, then the large one
@@ -147,8 +158,7 @@ __device__ __forceinline__ void mma_step(float (&sum)[RT][NT][4], const float4 (
 // NT: 8-row tiles of x (n <= 8·NT); RT: 16-row tiles of w per warp (each x fragment serves RT
 // weight tiles). Grid: ceil(out / (16·RT)) · ks blocks; ks consecutive blocks form a cluster over
 // the same output rows, and block rank r with its warp w takes k slice r·kWarps + w.
-// PIPE: the next step's weight loads are issued before this step's products (two register sets).
-template <int NT, int RT, bool PIPE>
+template <int NT, int RT, bool CVT>
 __global__ void __launch_bounds__(kWarps * 32) skinny_gemm_kernel(float* __restrict__ y, const float* __restrict__ x,
                                                                   const float* __restrict__ w,
                                                                   const float* __restrict__ bias, int n, int64_t in,
@@ -184,25 +194,11 @@ __global__ void __launch_bounds__(kWarps * 32) skinny_gemm_kernel(float* __restr
 #pragma unroll
         for (int nt = 0; nt < NT; nt++) sum[rt][nt][0] = sum[rt][nt][1] = sum[rt][nt][2] = sum[rt][nt][3] = 0.0f;
 
-    float4 A[U][RT], B[U][RT], X[U][NT];
-    if constexpr (!PIPE) {
-        for (int64_t kb = kb0; kb < kb1; kb += U) {
-            load_w(A, B, wa, wb, kb, kb1);  // every load of the step in flight before any use
-            load_x(X, xr, x_ok, kb, kb1);
-            mma_step(sum, A, B, X, kb, kb1);
-        }
-    } else {
-        float4 A2[U][RT], B2[U][RT];
-        load_w(A, B, wa, wb, kb0, kb1);
-        for (int64_t kb = kb0; kb < kb1; kb += 2 * U) {
-            load_w(A2, B2, wa, wb, kb + U, kb1);
-            load_x(X, xr, x_ok, kb, kb1);
-            mma_step(sum, A, B, X, kb, kb1);
-            if (kb + U >= kb1) break;
-            load_w(A, B, wa, wb, kb + 2 * U, kb1);
-            load_x(X, xr, x_ok, kb + U, kb1);
-            mma_step(sum, A2, B2, X, kb + U, kb1);
-        }
+    for (int64_t kb = kb0; kb < kb1; kb += U) {
+        float4 A[U][RT], B[U][RT], X[U][NT];
+        load_w(A, B, wa, wb, kb, kb1);  // every load of the step in flight before any use
+        load_x(X, xr, x_ok, kb, kb1);
+        mma_step<CVT>(sum, A, B, X, kb, kb1);
     }
 
     pdl_trigger();  // the next kernel may start its blocks while these reduce and store
@@ -259,13 +255,13 @@ __global__ void __launch_bounds__(kWarps * 32) skinny_gemm_kernel(float* __restr
 #endif
 }
 
-template <int NT, int RT, bool PIPE>
+template <int NT, int RT, bool CVT>
 void launch(float* y, const float* x, const float* w, const float* bias, int64_t n, int64_t in, int64_t out, int ks,
             bool accumulate) {
     const int64_t tiles = (out + 16 * RT - 1) / (16 * RT);
     // A cluster when k is split; programmatic dependent launch when on (the blocks start while
     // the kernel before drains, and wait at pdl_wait).
-    launch_pdl_cluster(skinny_gemm_kernel<NT, RT, PIPE>, dim3((unsigned)(tiles * ks)), dim3(kWarps * 32), 0, ks, y, x, w,
+    launch_pdl_cluster(skinny_gemm_kernel<NT, RT, CVT>, dim3((unsigned)(tiles * ks)), dim3(kWarps * 32), 0, ks, y, x, w,
                        bias, (int)n, in, out, ks, accumulate);
 }
 
@@ -308,7 +304,7 @@ bool linear_skinny(float* y, const float* x, const float* w, const float* bias, 
     const int NT = (int)((n + 7) / 8);
 #define T2L_SKINNY_CASE(NT_, RT_)                                                   \
     if (NT == NT_ && RT == RT_) {                                                   \
-        if (cf.pipeline) launch<NT_, RT_, true>(y, x, w, bias, n, in, out, ks, accumulate);  \
+        if (cf.cvt) launch<NT_, RT_, true>(y, x, w, bias, n, in, out, ks, accumulate);  \
         else launch<NT_, RT_, false>(y, x, w, bias, n, in, out, ks, accumulate);        \
     }
     T2L_SKINNY_CASE(1, 1) T2L_SKINNY_CASE(2, 1) T2L_SKINNY_CASE(3, 1) T2L_SKINNY_CASE(4, 1)

@@ -373,13 +373,13 @@ void bench_skinny() {
                     cuda::SkinnyConfig cf;
                     cf.rows_per_warp = rt;
                     cf.ks = ks;
-                    cf.pipeline = pipe;
-                    configs.push_back({cat("rt=", rt, " ks=", ks, pipe ? " pipe" : ""), cf});
+                    cf.cvt = pipe;
+                    configs.push_back({cat("rt=", rt, " ks=", ks, pipe ? " cvt" : ""), cf});
                 }
         {
             cuda::SkinnyConfig cf;
-            cf.pipeline = true;
-            configs.push_back({"default + pipe", cf});
+            cf.cvt = true;
+            configs.push_back({"default + cvt", cf});
         }
         double def_us = 0, best_us = 1e30;
         std::string best;
@@ -466,6 +466,28 @@ void bench_attention() {
                         flops / (ms * 1e-3) / 1e12, " TFLOP/s = ", 100 * flops / (ms * 1e-3) / kPeakF32,
                         "% of f32 FMA peak (67), ", 100 * flops / (ms * 1e-3) / kPeakFlops, "% of bf16 790"));
         }
+    {  // the text encoder's attention: gte-large, one 21-token description, 16 heads of 64, not causal
+        AttentionParams pe;
+        pe.n_heads = pe.n_kv_heads = 16;
+        pe.head_dim = 64;
+        pe.scale = 0.125f;
+        pe.causal = false;
+        const int64_t n = 21, w = 16 * 64;
+        Buf q = random_buf(n * w, DType::F32, 2.0f), k = random_buf(n * w, DType::F32), v = random_buf(n * w, DType::F32);
+        Buf out = random_buf(n * w, DType::F32);
+        const std::pair<const char*, cuda::AttentionPath> enc_paths[] = {
+            {"prefill", cuda::AttentionPath::Prefill}, {"decode", cuda::AttentionPath::Decode},
+            {"generic", cuda::AttentionPath::Generic}};
+        for (const auto& ep : enc_paths) {
+            auto call = [&](int) {
+                cuda::attention((float*)out.p(), (const float*)q.p(), k.p(), v.p(), DType::F32, n, n, pe, ep.second);
+            };
+            call(0);
+            check_attention(cat("attention encoder n=21 [", ep.first, "]").c_str(), q, k, v, out, n, n, pe, n);
+            const double us = 1e3 * time_ms(call, 5, 9);
+            summary(cat("attention encoder n=t=21, 16 heads of 64, f32 [", ep.first, "]: ", us, " us"));
+        }
+    }
     for (DType kvt : {DType::F32, DType::BF16})
         for (int64_t t : {4096, 32768}) {
             const double kv_bytes = 2.0 * t * kw * dtype_size(kvt);
