@@ -871,6 +871,7 @@ void attention(float* out, const float* q, const void* k, const void* v, DType k
     const bool bf16_ok = n >= 64 && !gemm_split();  // rounding to bf16 is allowed (and pays)
     if (path == AttentionPath::Auto)
         path = n <= 4 && decode_ok   ? AttentionPath::Decode
+             : n <= 32 && decode_ok && !bf16_ok ? AttentionPath::Decode  // too few query tiles for prefill
              : bf16_ok && flash_ok   ? AttentionPath::Flash
              : bf16_ok && gemm_ok    ? AttentionPath::Gemm
              : prefill_ok            ? AttentionPath::Prefill

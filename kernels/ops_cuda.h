@@ -135,9 +135,9 @@ bool linear_skinny(float* y, const float* x, const float* w, const float* bias, 
                    bool accumulate = false);
 // How the skinny GEMM cuts its work (benchmarks; set_skinny_config(nullptr) restores the defaults).
 struct SkinnyConfig {
-    int rows_per_warp = 0;         // 16-row tiles per warp: 1 or 2; 0 picks (2 for 16384+ rows)
+    int rows_per_warp = 0;         // 16-row tiles per warp: 1 or 2; 0 picks (1)
     int ks = 0;                    // blocks per cluster splitting k (1..8); 0 picks by the rules below
-    int blocks_per_sm = 4;         // k is split until there are this many blocks per SM ...
+    int blocks_per_sm = 3;         // k is split while it keeps the blocks under this many per SM ...
     int min_kblocks_per_warp = 2;  // ... while each warp keeps at least this many 16-wide k blocks
     bool cvt = false;              // split f32 into tf32 halves with cvt.rna (else integer rounding)
 };

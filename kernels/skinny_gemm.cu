@@ -15,7 +15,7 @@
 // k8 steps use the 4 values in the order (k, k+1) -> (col t, col t+4) of the fragment, the same
 // permutation for A and B, so the sum over k is unchanged and every load is one float4.
 // A block of 4 warps owns 16 output rows and splits k between its warps; when the rows give fewer
-// than ~4 blocks per SM, a cluster of ks blocks (sm_90) splits k further and block 0 of the
+// than ~1.5 blocks per SM, a cluster of ks blocks (sm_90) splits k further and block 0 of the
 // cluster adds the others' totals through distributed shared memory. Every sum is taken in a
 // fixed order: the result is deterministic, and there is no second launch.
 // The tensor core truncates as it accumulates, so the error of one long mma chain grows with k
@@ -27,7 +27,14 @@
 //   (2) the block's warps split k too: the encoder 2.33 -> 2.00 ms, the hypernetwork 1.20 ->
 //       1.11 ms (warm, 15 tokens). Still 0.5-0.9 TB/s on the encoder's products under ncu: each
 //       warp streams 2-8 KB with one batch of loads in flight and no pipelining across batches.
-//   (3) 32 rows per warp for the heads (below).
+//   (3) 32 rows per warp for the heads: 323 -> 309 us for the 537 MB q head (x re-read half as often).
+//   (4) the tf32 split by integer rounding instead of cvt.rna (a slow conversion unit): q head
+//       275 -> 244 us, encoder products 2-8% faster; the same accuracy (‖err‖/‖y‖ 2.6e-7-5.5e-7).
+//   (5) a sweep of rows per warp x cluster size (bench-kernels --only skinny) retuned the picks:
+//       16 rows per warp everywhere (q head 244 -> 215 us, 2.5 TB/s) and less k splitting (the
+//       encoder's four products of a layer 56 -> 45 us).
+//   Tried and dropped: the next step's weight loads issued before this step's products (two
+//   register sets): slower at every shape (fewer warps fit; q head 215 -> 441 us).
 #include <cooperative_groups.h>
 #include <algorithm>
 #include <cstdlib>
@@ -289,15 +296,14 @@ bool linear_skinny(float* y, const float* x, const float* w, const float* bias, 
         CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev));
         return major >= 9;
     }();
-    // The hypernetwork's heads (tens of thousands of rows) take 32 rows per warp: x is re-read
-    // from L2 half as often (at 16 rows and n = 32 its fragments are twice the weight bytes):
-    // 323 -> 309 us for the 537 MB q head. The encoder's 8192-row product lost (35.6 -> 41.9 us).
-    // Then split k over a cluster until there are ~4 blocks per SM, >= 2 k blocks per warp.
+    // 16 rows per warp; k split over a cluster while the blocks stay under ~3 per SM (with ks
+    // doubled) and each warp keeps >= 2 k blocks. Measured (bench-kernels --only skinny): more
+    // splitting costs more in reductions and cluster syncs than it gains in loads in flight.
     const SkinnyConfig& cf = g_config;
-    const int RT = cf.rows_per_warp ? cf.rows_per_warp : out >= 16384 ? 2 : 1;
+    const int RT = cf.rows_per_warp ? cf.rows_per_warp : 1;
     const int64_t tiles = (out + 16 * RT - 1) / (16 * RT), kblocks = in / 16;
     int ks = 1;
-    while (clusters && ks < kMaxCluster && tiles * ks < cf.blocks_per_sm * sm_count() &&
+    while (clusters && ks < kMaxCluster && tiles * ks * 2 <= cf.blocks_per_sm * sm_count() &&
            kblocks >= cf.min_kblocks_per_warp * kWarps * ks * 2)
         ks *= 2;
     if (cf.ks) ks = clusters ? std::min(cf.ks, kMaxCluster) : 1;
