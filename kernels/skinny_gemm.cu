@@ -6,7 +6,7 @@
 // Such a product is a weight stream: every weight is used n times, so at n = 20 it needs
 // 40 f32 FLOP per 4-byte weight, ~60 TFLOP/s at the HBM rate — the whole f32 FMA peak. So the
 // tensor cores do the arithmetic, with f32 accuracy kept by the three-term split: each f32
-// value is a = big + small with both halves in tf32 (10-bit mantissa, cvt.rna), and
+// value is a = big + small with both halves in tf32 (10-bit mantissa, rounded to nearest), and
 //   a·b ≈ big_a·big_b + big_a·small_b + small_a·big_b
 // (the small·small term lies below f32 rounding; accumulation is f32 in the tensor core).
 //
@@ -50,28 +50,25 @@ namespace {
 constexpr int kWarps = 4;                // warps per block, each a slice of k of the block's 16 rows
 constexpr int kMaxCluster = 8;           // the portable cluster size
 
-__device__ __forceinline__ uint32_t tf32_bits(float f) {
-    uint32_t r;
-    asm("cvt.rna.tf32.f32 %0, %1;" : "=r"(r) : "f"(f));
-    return r;
-}
-
 // f's bits rounded to the nearest tf32 (ties away from zero) with integer ops: add half of tf32's
-// last place to the magnitude, clear the 13 bits tf32 drops. (cvt.rna does the same in the
-// conversion unit, at a fraction of the integer units' rate.)
+// last place to the magnitude, clear the 13 bits tf32 drops. (cvt.rna.tf32.f32 does the same in
+// the conversion unit, at a fraction of the integer units' rate.)
 __device__ __forceinline__ uint32_t tf32_round_bits(float f) { return (__float_as_uint(f) + 0x1000u) & 0xffffe000u; }
 
 // f = big + small (+ what lies below tf32's precision of the remainder).
-template <bool CVT>
 __device__ __forceinline__ void split_tf32(float f, uint32_t& big, uint32_t& small) {
-    if constexpr (CVT) {
-        big = tf32_bits(f);
-        small = tf32_bits(f - __uint_as_float(big));
-    } else {
-        big = tf32_round_bits(f);
-        small = tf32_round_bits(f - __uint_as_float(big));
-    }
+    big = tf32_round_bits(f);
+    small = tf32_round_bits(f - __uint_as_float(big));
 }
+
+// 16 bytes global -> shared without passing through registers (L2 only); zeros when !ok.
+__device__ __forceinline__ void cp_async16(void* dst, const void* src, bool ok) {
+    const uint32_t d = static_cast<uint32_t>(__cvta_generic_to_shared(dst));
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(d), "l"(src), "r"(ok ? 16 : 0));
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;"); }
+template <int N>
+__device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;" ::"n"(N)); }
 
 // c (16 x 8) += a (16 x 8) · b (8 x 8), tf32 in, f32 accumulate.
 __device__ __forceinline__ void mma_tf32(float (&c)[4], const uint32_t (&a)[4], const uint32_t (&b)[2]) {
@@ -119,7 +116,7 @@ __device__ __forceinline__ void load_x(float4 (&X)[U][NT], const float* const (&
 // sum += the step's products. The tensor core truncates as it accumulates, so its error grows with
 // the length of the chain: the step's products are accumulated in c from zero, then added into
 // sum in f32 (rounded).
-template <bool CVT, int U, int NT, int RT>
+template <int U, int NT, int RT>
 __device__ __forceinline__ void mma_step(float (&sum)[RT][NT][4], const float4 (&A)[U][RT], const float4 (&B)[U][RT],
                                          const float4 (&X)[U][NT], int64_t kb, int64_t kb1) {
     float c[RT][NT][4];
@@ -135,16 +132,16 @@ __device__ __forceinline__ void mma_step(float (&sum)[RT][NT][4], const float4 (
             uint32_t bb[NT][2], bs[NT][2];
 #pragma unroll
             for (int nt = 0; nt < NT; nt++) {
-                split_tf32<CVT>(h ? X[u][nt].z : X[u][nt].x, bb[nt][0], bs[nt][0]);  // k t,     x row g
-                split_tf32<CVT>(h ? X[u][nt].w : X[u][nt].y, bb[nt][1], bs[nt][1]);  // k t + 4, x row g
+                split_tf32(h ? X[u][nt].z : X[u][nt].x, bb[nt][0], bs[nt][0]);  // k t,     x row g
+                split_tf32(h ? X[u][nt].w : X[u][nt].y, bb[nt][1], bs[nt][1]);  // k t + 4, x row g
             }
 #pragma unroll
             for (int rt = 0; rt < RT; rt++) {
                 uint32_t ab[4], as[4];
-                split_tf32<CVT>(h ? A[u][rt].z : A[u][rt].x, ab[0], as[0]);  // row g,     col t
-                split_tf32<CVT>(h ? B[u][rt].z : B[u][rt].x, ab[1], as[1]);  // row g + 8, col t
-                split_tf32<CVT>(h ? A[u][rt].w : A[u][rt].y, ab[2], as[2]);  // row g,     col t + 4
-                split_tf32<CVT>(h ? B[u][rt].w : B[u][rt].y, ab[3], as[3]);  // row g + 8, col t + 4
+                split_tf32(h ? A[u][rt].z : A[u][rt].x, ab[0], as[0]);  // row g,     col t
+                split_tf32(h ? B[u][rt].z : B[u][rt].x, ab[1], as[1]);  // row g + 8, col t
+                split_tf32(h ? A[u][rt].w : A[u][rt].y, ab[2], as[2]);  // row g,     col t + 4
+                split_tf32(h ? B[u][rt].w : B[u][rt].y, ab[3], as[3]);  // row g + 8, col t + 4
 #pragma unroll
                 for (int nt = 0; nt < NT; nt++) {
                     mma_tf32(c[rt][nt], as, bb[nt]);  // the small terms first, then the large one
@@ -165,7 +162,12 @@ __device__ __forceinline__ void mma_step(float (&sum)[RT][NT][4], const float4 (
 // NT: 8-row tiles of x (n <= 8·NT); RT: 16-row tiles of w per warp (each x fragment serves RT
 // weight tiles). Grid: ceil(out / (16·RT)) · ks blocks; ks consecutive blocks form a cluster over
 // the same output rows, and block rank r with its warp w takes k slice r·kWarps + w.
-template <int NT, int RT, bool CVT>
+// ASYNC: each lane copies its own weight fragments into a ring of kStages steps in shared memory
+// (cp.async), so kStages - 1 steps of loads are in flight while one is multiplied, without the
+// registers that holding them would take. A lane reads back only what it copied: no barrier.
+constexpr int kStages = 3;
+
+template <int NT, int RT, bool ASYNC>
 __global__ void __launch_bounds__(kWarps * 32) skinny_gemm_kernel(float* __restrict__ y, const float* __restrict__ x,
                                                                   const float* __restrict__ w,
                                                                   const float* __restrict__ bias, int n, int64_t in,
@@ -201,11 +203,54 @@ __global__ void __launch_bounds__(kWarps * 32) skinny_gemm_kernel(float* __restr
 #pragma unroll
         for (int nt = 0; nt < NT; nt++) sum[rt][nt][0] = sum[rt][nt][1] = sum[rt][nt][2] = sum[rt][nt][3] = 0.0f;
 
-    for (int64_t kb = kb0; kb < kb1; kb += U) {
-        float4 A[U][RT], B[U][RT], X[U][NT];
-        load_w(A, B, wa, wb, kb, kb1);  // every load of the step in flight before any use
-        load_x(X, xr, x_ok, kb, kb1);
-        mma_step<CVT>(sum, A, B, X, kb, kb1);
+    if constexpr (!ASYNC) {
+        for (int64_t kb = kb0; kb < kb1; kb += U) {
+            float4 A[U][RT], B[U][RT], X[U][NT];
+            load_w(A, B, wa, wb, kb, kb1);  // every load of the step in flight before any use
+            load_x(X, xr, x_ok, kb, kb1);
+            mma_step(sum, A, B, X, kb, kb1);
+        }
+    } else {
+        // ring[warp][stage][u][rt][A or B][lane]: 16 bytes each, consecutive lanes side by side
+        // (dynamic shared memory: async_smem_bytes).
+        extern __shared__ float4 skinny_ring[];
+        auto ring = reinterpret_cast<float4(*)[kStages][U][RT][2][32]>(skinny_ring);
+        auto issue = [&](int stage, int64_t kb) {
+#pragma unroll
+            for (int u = 0; u < U; u++) {
+                const bool ok = kb + u < kb1;
+                const int64_t k = ok ? (kb + u) * 16 : 0;
+#pragma unroll
+                for (int rt = 0; rt < RT; rt++) {
+                    cp_async16(&ring[warp][stage][u][rt][0][lane], wa[rt] + k, ok);
+                    cp_async16(&ring[warp][stage][u][rt][1][lane], wb[rt] + k, ok);
+                }
+            }
+        };
+#pragma unroll
+        for (int st = 0; st < kStages - 1; st++) {
+            issue(st, kb0 + st * U);
+            cp_async_commit();
+        }
+        int stage = 0;
+        for (int64_t kb = kb0; kb < kb1; kb += U) {
+            issue((stage + kStages - 1) % kStages, kb + (kStages - 1) * U);  // past kb1: zero-length copies
+            cp_async_commit();
+            float4 X[U][NT];
+            load_x(X, xr, x_ok, kb, kb1);
+            cp_async_wait<kStages - 1>();  // this step's group has landed
+            float4 A[U][RT], B[U][RT];
+#pragma unroll
+            for (int u = 0; u < U; u++)
+#pragma unroll
+                for (int rt = 0; rt < RT; rt++) {
+                    A[u][rt] = ring[warp][stage][u][rt][0][lane];
+                    B[u][rt] = ring[warp][stage][u][rt][1][lane];
+                }
+            mma_step(sum, A, B, X, kb, kb1);
+            stage = stage + 1 == kStages ? 0 : stage + 1;
+        }
+        cp_async_wait<0>();
     }
 
     pdl_trigger();  // the next kernel may start its blocks while these reduce and store
@@ -262,13 +307,26 @@ __global__ void __launch_bounds__(kWarps * 32) skinny_gemm_kernel(float* __restr
 #endif
 }
 
-template <int NT, int RT, bool CVT>
+template <int RT>
+constexpr size_t async_smem_bytes() { return (size_t)kWarps * kStages * (RT == 1 ? 4 : 2) * RT * 2 * 32 * 16; }
+
+template <int NT, int RT, bool ASYNC>
 void launch(float* y, const float* x, const float* w, const float* bias, int64_t n, int64_t in, int64_t out, int ks,
             bool accumulate) {
     const int64_t tiles = (out + 16 * RT - 1) / (16 * RT);
+    size_t smem = 0;
+    if constexpr (ASYNC) {
+        smem = async_smem_bytes<RT>();
+        static const bool configured = [smem] {
+            CUDA_CHECK(cudaFuncSetAttribute(skinny_gemm_kernel<NT, RT, ASYNC>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                            (int)smem));
+            return true;
+        }();
+        (void)configured;
+    }
     // A cluster when k is split; programmatic dependent launch when on (the blocks start while
     // the kernel before drains, and wait at pdl_wait).
-    launch_pdl_cluster(skinny_gemm_kernel<NT, RT, CVT>, dim3((unsigned)(tiles * ks)), dim3(kWarps * 32), 0, ks, y, x, w,
+    launch_pdl_cluster(skinny_gemm_kernel<NT, RT, ASYNC>, dim3((unsigned)(tiles * ks)), dim3(kWarps * 32), smem, ks, y, x, w,
                        bias, (int)n, in, out, ks, accumulate);
 }
 
@@ -310,7 +368,7 @@ bool linear_skinny(float* y, const float* x, const float* w, const float* bias, 
     const int NT = (int)((n + 7) / 8);
 #define T2L_SKINNY_CASE(NT_, RT_)                                                   \
     if (NT == NT_ && RT == RT_) {                                                   \
-        if (cf.cvt) launch<NT_, RT_, true>(y, x, w, bias, n, in, out, ks, accumulate);  \
+        if (cf.async && RT_ == 1) launch<NT_, 1, true>(y, x, w, bias, n, in, out, ks, accumulate);  \
         else launch<NT_, RT_, false>(y, x, w, bias, n, in, out, ks, accumulate);        \
     }
     T2L_SKINNY_CASE(1, 1) T2L_SKINNY_CASE(2, 1) T2L_SKINNY_CASE(3, 1) T2L_SKINNY_CASE(4, 1)

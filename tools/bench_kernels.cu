@@ -373,13 +373,13 @@ void bench_skinny() {
                     cuda::SkinnyConfig cf;
                     cf.rows_per_warp = rt;
                     cf.ks = ks;
-                    cf.cvt = pipe;
-                    configs.push_back({cat("rt=", rt, " ks=", ks, pipe ? " cvt" : ""), cf});
+                    cf.async = pipe;
+                    configs.push_back({cat("rt=", rt, " ks=", ks, pipe ? " async" : ""), cf});
                 }
         {
             cuda::SkinnyConfig cf;
-            cf.cvt = true;
-            configs.push_back({"default + cvt", cf});
+            cf.async = true;
+            configs.push_back({"default + async", cf});
         }
         double def_us = 0, best_us = 1e30;
         std::string best;
