@@ -34,7 +34,11 @@
 //       16 rows per warp everywhere (q head 244 -> 215 us, 2.5 TB/s) and less k splitting (the
 //       encoder's four products of a layer 56 -> 45 us).
 //   Tried and dropped: the next step's weight loads issued before this step's products (two
-//   register sets): slower at every shape (fewer warps fit; q head 215 -> 441 us).
+//   register sets): slower at every shape (fewer warps fit; q head 215 -> 441 us). The weights
+//   staged through shared memory by cp.async, 2 steps ahead (no registers held): slower too
+//   (q head 217 -> 231 us, encoder up|gate 14.8 -> 18.3 us). Under ncu the encoder's 8192-row
+//   product runs one wave at 25% occupancy with the SMs 35% busy and DRAM at 45%: neither
+//   bound; the next step would share each x fragment's split among the warps of a block.
 #include <cooperative_groups.h>
 #include <algorithm>
 #include <cstdlib>
@@ -60,15 +64,6 @@ __device__ __forceinline__ void split_tf32(float f, uint32_t& big, uint32_t& sma
     big = tf32_round_bits(f);
     small = tf32_round_bits(f - __uint_as_float(big));
 }
-
-// 16 bytes global -> shared without passing through registers (L2 only); zeros when !ok.
-__device__ __forceinline__ void cp_async16(void* dst, const void* src, bool ok) {
-    const uint32_t d = static_cast<uint32_t>(__cvta_generic_to_shared(dst));
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(d), "l"(src), "r"(ok ? 16 : 0));
-}
-__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;"); }
-template <int N>
-__device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;" ::"n"(N)); }
 
 // c (16 x 8) += a (16 x 8) · b (8 x 8), tf32 in, f32 accumulate.
 __device__ __forceinline__ void mma_tf32(float (&c)[4], const uint32_t (&a)[4], const uint32_t (&b)[2]) {
@@ -162,12 +157,7 @@ __device__ __forceinline__ void mma_step(float (&sum)[RT][NT][4], const float4 (
 // NT: 8-row tiles of x (n <= 8·NT); RT: 16-row tiles of w per warp (each x fragment serves RT
 // weight tiles). Grid: ceil(out / (16·RT)) · ks blocks; ks consecutive blocks form a cluster over
 // the same output rows, and block rank r with its warp w takes k slice r·kWarps + w.
-// ASYNC: each lane copies its own weight fragments into a ring of kStages steps in shared memory
-// (cp.async), so kStages - 1 steps of loads are in flight while one is multiplied, without the
-// registers that holding them would take. A lane reads back only what it copied: no barrier.
-constexpr int kStages = 3;
-
-template <int NT, int RT, bool ASYNC>
+template <int NT, int RT>
 __global__ void __launch_bounds__(kWarps * 32) skinny_gemm_kernel(float* __restrict__ y, const float* __restrict__ x,
                                                                   const float* __restrict__ w,
                                                                   const float* __restrict__ bias, int n, int64_t in,
@@ -203,54 +193,11 @@ __global__ void __launch_bounds__(kWarps * 32) skinny_gemm_kernel(float* __restr
 #pragma unroll
         for (int nt = 0; nt < NT; nt++) sum[rt][nt][0] = sum[rt][nt][1] = sum[rt][nt][2] = sum[rt][nt][3] = 0.0f;
 
-    if constexpr (!ASYNC) {
-        for (int64_t kb = kb0; kb < kb1; kb += U) {
-            float4 A[U][RT], B[U][RT], X[U][NT];
-            load_w(A, B, wa, wb, kb, kb1);  // every load of the step in flight before any use
-            load_x(X, xr, x_ok, kb, kb1);
-            mma_step(sum, A, B, X, kb, kb1);
-        }
-    } else {
-        // ring[warp][stage][u][rt][A or B][lane]: 16 bytes each, consecutive lanes side by side
-        // (dynamic shared memory: async_smem_bytes).
-        extern __shared__ float4 skinny_ring[];
-        auto ring = reinterpret_cast<float4(*)[kStages][U][RT][2][32]>(skinny_ring);
-        auto issue = [&](int stage, int64_t kb) {
-#pragma unroll
-            for (int u = 0; u < U; u++) {
-                const bool ok = kb + u < kb1;
-                const int64_t k = ok ? (kb + u) * 16 : 0;
-#pragma unroll
-                for (int rt = 0; rt < RT; rt++) {
-                    cp_async16(&ring[warp][stage][u][rt][0][lane], wa[rt] + k, ok);
-                    cp_async16(&ring[warp][stage][u][rt][1][lane], wb[rt] + k, ok);
-                }
-            }
-        };
-#pragma unroll
-        for (int st = 0; st < kStages - 1; st++) {
-            issue(st, kb0 + st * U);
-            cp_async_commit();
-        }
-        int stage = 0;
-        for (int64_t kb = kb0; kb < kb1; kb += U) {
-            issue((stage + kStages - 1) % kStages, kb + (kStages - 1) * U);  // past kb1: zero-length copies
-            cp_async_commit();
-            float4 X[U][NT];
-            load_x(X, xr, x_ok, kb, kb1);
-            cp_async_wait<kStages - 1>();  // this step's group has landed
-            float4 A[U][RT], B[U][RT];
-#pragma unroll
-            for (int u = 0; u < U; u++)
-#pragma unroll
-                for (int rt = 0; rt < RT; rt++) {
-                    A[u][rt] = ring[warp][stage][u][rt][0][lane];
-                    B[u][rt] = ring[warp][stage][u][rt][1][lane];
-                }
-            mma_step(sum, A, B, X, kb, kb1);
-            stage = stage + 1 == kStages ? 0 : stage + 1;
-        }
-        cp_async_wait<0>();
+    for (int64_t kb = kb0; kb < kb1; kb += U) {
+        float4 A[U][RT], B[U][RT], X[U][NT];
+        load_w(A, B, wa, wb, kb, kb1);  // every load of the step in flight before any use
+        load_x(X, xr, x_ok, kb, kb1);
+        mma_step(sum, A, B, X, kb, kb1);
     }
 
     pdl_trigger();  // the next kernel may start its blocks while these reduce and store
@@ -307,26 +254,13 @@ __global__ void __launch_bounds__(kWarps * 32) skinny_gemm_kernel(float* __restr
 #endif
 }
 
-template <int RT>
-constexpr size_t async_smem_bytes() { return (size_t)kWarps * kStages * (RT == 1 ? 4 : 2) * RT * 2 * 32 * 16; }
-
-template <int NT, int RT, bool ASYNC>
+template <int NT, int RT>
 void launch(float* y, const float* x, const float* w, const float* bias, int64_t n, int64_t in, int64_t out, int ks,
             bool accumulate) {
     const int64_t tiles = (out + 16 * RT - 1) / (16 * RT);
-    size_t smem = 0;
-    if constexpr (ASYNC) {
-        smem = async_smem_bytes<RT>();
-        static const bool configured = [smem] {
-            CUDA_CHECK(cudaFuncSetAttribute(skinny_gemm_kernel<NT, RT, ASYNC>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                            (int)smem));
-            return true;
-        }();
-        (void)configured;
-    }
     // A cluster when k is split; programmatic dependent launch when on (the blocks start while
     // the kernel before drains, and wait at pdl_wait).
-    launch_pdl_cluster(skinny_gemm_kernel<NT, RT, ASYNC>, dim3((unsigned)(tiles * ks)), dim3(kWarps * 32), smem, ks, y, x, w,
+    launch_pdl_cluster(skinny_gemm_kernel<NT, RT>, dim3((unsigned)(tiles * ks)), dim3(kWarps * 32), 0, ks, y, x, w,
                        bias, (int)n, in, out, ks, accumulate);
 }
 
@@ -366,11 +300,8 @@ bool linear_skinny(float* y, const float* x, const float* w, const float* bias, 
         ks *= 2;
     if (cf.ks) ks = clusters ? std::min(cf.ks, kMaxCluster) : 1;
     const int NT = (int)((n + 7) / 8);
-#define T2L_SKINNY_CASE(NT_, RT_)                                                   \
-    if (NT == NT_ && RT == RT_) {                                                   \
-        if (cf.async && RT_ == 1) launch<NT_, 1, true>(y, x, w, bias, n, in, out, ks, accumulate);  \
-        else launch<NT_, RT_, false>(y, x, w, bias, n, in, out, ks, accumulate);        \
-    }
+#define T2L_SKINNY_CASE(NT_, RT_) \
+    if (NT == NT_ && RT == RT_) launch<NT_, RT_>(y, x, w, bias, n, in, out, ks, accumulate);
     T2L_SKINNY_CASE(1, 1) T2L_SKINNY_CASE(2, 1) T2L_SKINNY_CASE(3, 1) T2L_SKINNY_CASE(4, 1)
     T2L_SKINNY_CASE(1, 2) T2L_SKINNY_CASE(2, 2) T2L_SKINNY_CASE(3, 2) T2L_SKINNY_CASE(4, 2)
 #undef T2L_SKINNY_CASE

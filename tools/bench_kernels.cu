@@ -369,18 +369,12 @@ void bench_skinny() {
         std::vector<std::pair<std::string, cuda::SkinnyConfig>> configs = {{"default", cuda::SkinnyConfig{}}};
         for (int rt : {1, 2})
             for (int ks : {1, 2, 4, 8})
-                for (bool pipe : {false, true}) {
-                    cuda::SkinnyConfig cf;
-                    cf.rows_per_warp = rt;
-                    cf.ks = ks;
-                    cf.async = pipe;
-                    configs.push_back({cat("rt=", rt, " ks=", ks, pipe ? " async" : ""), cf});
-                }
-        {
-            cuda::SkinnyConfig cf;
-            cf.async = true;
-            configs.push_back({"default + async", cf});
-        }
+            {
+                cuda::SkinnyConfig cf;
+                cf.rows_per_warp = rt;
+                cf.ks = ks;
+                configs.push_back({cat("rt=", rt, " ks=", ks), cf});
+            }
         double def_us = 0, best_us = 1e30;
         std::string best;
         for (const auto& lc : configs) {
