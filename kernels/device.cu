@@ -129,4 +129,32 @@ void gpu_copy(void* dst, bool dst_on_gpu, const void* src, bool src_on_gpu, uint
     CUDA_CHECK(cudaMemcpy(dst, src, nbytes, kind));
 }
 
+namespace {
+struct CopyStream {
+    cudaStream_t stream = nullptr;
+    cudaEvent_t ready = nullptr;
+};
+CopyStream& copy_stream() {
+    static CopyStream* c = [] {
+        auto* cs = new CopyStream();  // never destroyed: the driver may be gone at exit
+        CUDA_CHECK(cudaStreamCreateWithFlags(&cs->stream, cudaStreamNonBlocking));
+        CUDA_CHECK(cudaEventCreateWithFlags(&cs->ready, cudaEventDisableTiming));
+        return cs;
+    }();
+    return *c;
+}
+}  // namespace
+
+void gpu_copy_to_host_async(void* dst, const void* src, uint64_t nbytes) {
+    CopyStream& cs = copy_stream();
+    CUDA_CHECK(cudaEventRecord(cs.ready, cudaStreamPerThread));  // the kernels that write src
+    CUDA_CHECK(cudaStreamWaitEvent(cs.stream, cs.ready, 0));
+    CUDA_CHECK(cudaMemcpyAsync(dst, src, nbytes, cudaMemcpyDeviceToHost, cs.stream));
+}
+
+void gpu_copies_wait() {
+    if (!gpu_info().available) return;
+    CUDA_CHECK(cudaStreamSynchronize(copy_stream().stream));
+}
+
 }  // namespace t2l

@@ -36,6 +36,11 @@ std::shared_ptr<void> gpu_alloc(uint64_t nbytes);
 void gpu_memset_zero(void* dst, uint64_t nbytes);
 // Copy between host and device memory in any direction (flags say where each side lives).
 void gpu_copy(void* dst, bool dst_on_gpu, const void* src, bool src_on_gpu, uint64_t nbytes);
+// Device -> host copy on a side stream, after everything queued so far on the kernels' stream,
+// so it overlaps the kernels queued next. gpu_copies_wait() returns when all such copies are done;
+// src must stay allocated and dst unread until then.
+void gpu_copy_to_host_async(void* dst, const void* src, uint64_t nbytes);
+void gpu_copies_wait();
 
 // Element-wise dtype conversion on the device, host buffers in and out (for tests and the
 // converter's self-check). CPU twin: convert_elements() in dtype.cpp (bf16<->f32, f16<->f32).

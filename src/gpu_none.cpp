@@ -25,6 +25,8 @@ std::shared_ptr<void> host_pinned_alloc(uint64_t nbytes) {
 std::shared_ptr<void> gpu_alloc(uint64_t) { fail("this build has no CUDA support (rebuild with nvcc for --device cuda)"); }
 void gpu_memset_zero(void*, uint64_t) { fail("this build has no CUDA support"); }
 void gpu_copy(void*, bool, const void*, bool, uint64_t) { fail("this build has no CUDA support"); }
+void gpu_copy_to_host_async(void*, const void*, uint64_t) { fail("this build has no CUDA support"); }
+void gpu_copies_wait() {}
 
 void gpu_convert(int, void*, int, const void*, size_t) { fail("gpu_convert: this build has no CUDA support"); }
 

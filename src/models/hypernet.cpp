@@ -233,6 +233,19 @@ std::vector<LoraAdapter> Hypernet::generate(const std::vector<std::vector<float>
         a.use_rslora = cfg_.use_rslora;
         a.target_modules = cfg_.modules;
     }
+    // Device buffers whose copies to the host are in flight. Every way out of this function waits
+    // for them first (also on an error: the buffers go back to the allocator's cache after).
+    std::vector<Tensor> copying;
+    struct WaitCopies {
+        std::vector<Tensor>& bufs;
+        ~WaitCopies() {
+            if (bufs.empty()) return;
+            try {
+                gpu_copies_wait();
+            } catch (...) {
+            }
+        }
+    } wait_copies{copying};
     for (size_t mi = 0; mi < cfg_.modules.size(); mi++) {
         const std::string& m = cfg_.modules[mi];
         const int64_t in = cfg_.in_features[mi], outf = cfg_.out_features[mi];
@@ -269,10 +282,12 @@ std::vector<LoraAdapter> Hypernet::generate(const std::vector<std::vector<float>
             const Tensor* oa = !add_offset ? nullptr : on_gpu ? &offset_a_dev_[mi] : &offset_a_[mi];
             const Tensor* ob = !add_offset ? nullptr : on_gpu ? &offset_b_dev_[mi] : &offset_b_[mi];
             lora_from_heads(A_all, B_all, head_out, oa, ob, L, rescale ? root : 1.0f);
-            if (on_gpu) {
+            if (on_gpu) {  // the copies overlap the next module's kernels; waited for after the loop
                 Tensor a_h = Tensor::empty_pinned(A_all.shape), b_h = Tensor::empty_pinned(B_all.shape);
-                gpu_copy(a_h.data, false, A_all.data, true, A_all.nbytes());
-                gpu_copy(b_h.data, false, B_all.data, true, B_all.nbytes());
+                gpu_copy_to_host_async(a_h.data, A_all.data, A_all.nbytes());
+                gpu_copy_to_host_async(b_h.data, B_all.data, B_all.nbytes());
+                copying.push_back(A_all);  // the device buffers stay allocated until the copies end
+                copying.push_back(B_all);
                 A_all = a_h;
                 B_all = b_h;
             }
@@ -396,6 +411,10 @@ std::vector<LoraAdapter> Hypernet::generate(const std::vector<std::vector<float>
                 out[(size_t)b].modules.push_back(std::move(lm));
             }
         }
+    }
+    if (!copying.empty()) {  // the adapters' host buffers are complete after this
+        gpu_copies_wait();
+        copying.clear();
     }
     return out;
 }
