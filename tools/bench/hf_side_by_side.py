@@ -94,7 +94,6 @@ def graph_decode_rate(model, ids, gen):
         nxt = o.logits[:, -1].argmax(-1, keepdim=True)
 
     def run():
-        pos.fill_(p)  # every run rewrites the same cache rows: positions p .. p + gen - 1
         for _ in range(gen):
             graph.replay()
             tok.copy_(nxt)
