@@ -9,8 +9,6 @@ Prints, each a median of warm runs:
              read-only reduction, in TB/s, next to the 4.8 TB/s datasheet figure
   HF eager   transformers generate (bf16, sdpa, dynamic cache): decode tok/s for the base model and,
              with --adapter, the PEFT LoRA unmerged (PeftModel) and merged (merge_and_unload)
-  HF graph   greedy decode with the static cache, the one-token forward recorded once as a CUDA
-             graph and replayed (HF's eager kernels without launch overhead)
   HF static  the same with the static cache and torch.compile(mode="reduce-overhead"), which
              records CUDA graphs and removes most launch overhead (skipped with --no-compile)
   prefill    one forward pass over --prefill tokens, and the bf16 matrix throughput cuBLAS reaches
@@ -67,39 +65,6 @@ def decode_rate(model, ids, gen):
     t1 = timed(run(1), runs=2)
     tn = timed(run(gen + 1), runs=2)
     return gen / (tn - t1)
-
-
-def graph_decode_rate(model, ids, gen):
-    """Greedy decode with transformers' StaticCache and the one-token forward recorded once as a
-    CUDA graph (torch.cuda.CUDAGraph, eager kernels): HF's own kernels without launch overhead."""
-    from transformers import StaticCache
-    p = ids.shape[1]
-    try:
-        cache = StaticCache(config=model.config, max_cache_len=p + gen + 8)
-    except TypeError:  # older signature
-        cache = StaticCache(config=model.config, max_batch_size=1, max_cache_len=p + gen + 8, device="cuda",
-                            dtype=torch.bfloat16)
-    out = model(ids, past_key_values=cache, use_cache=True, cache_position=torch.arange(p, device="cuda"))
-    tok = out.logits[:, -1].argmax(-1, keepdim=True)
-    pos = torch.tensor([p], device="cuda")
-    side = torch.cuda.Stream()
-    side.wait_stream(torch.cuda.current_stream())
-    with torch.cuda.stream(side):  # warm-up off the capture (allocator, lazy inits)
-        for _ in range(2):
-            model(tok, past_key_values=cache, use_cache=True, cache_position=pos)
-    torch.cuda.current_stream().wait_stream(side)
-    graph = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(graph):
-        o = model(tok, past_key_values=cache, use_cache=True, cache_position=pos)
-        nxt = o.logits[:, -1].argmax(-1, keepdim=True)
-
-    def run():
-        for _ in range(gen):
-            graph.replay()
-            tok.copy_(nxt)
-            pos.add_(1)
-        torch.cuda.synchronize()
-    return gen / timed(run, runs=3)
 
 
 def t2l_reference(args):
@@ -184,13 +149,6 @@ def main():
             model = pm.merge_and_unload().eval()
             r = decode_rate(model, ids, args.gen)
             print(f"HF eager generate, PEFT LoRA merged: decode {r:.1f} tok/s")
-
-        try:
-            r = graph_decode_rate(model, ids, args.gen)
-            print(f"HF static cache + CUDA graph (eager kernels){', LoRA merged' if args.adapter else ''}: "
-                  f"decode {r:.1f} tok/s ({100 * r / roof:.1f}% of roofline)")
-        except Exception as e:  # noqa: BLE001 - report and go on
-            print(f"HF static cache + CUDA graph: failed: {str(e).splitlines()[0][:160]}")
 
         if not args.no_compile:
             model.generation_config.cache_implementation = "static"
