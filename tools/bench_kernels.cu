@@ -367,13 +367,12 @@ void bench_skinny() {
                 fail("skinny GEMM refused ", sh.name);
         };
         std::vector<std::pair<std::string, cuda::SkinnyConfig>> configs = {{"default", cuda::SkinnyConfig{}}};
-        for (int rt : {1, 2})
-            for (int ks : {1, 2, 4, 8})
-            {
+        for (int var = 0; var < 8; var++)
+            for (int ks : {0, 1, 2, 4}) {
                 cuda::SkinnyConfig cf;
-                cf.rows_per_warp = rt;
+                cf.variant = var;
                 cf.ks = ks;
-                configs.push_back({cat("rt=", rt, " ks=", ks), cf});
+                configs.push_back({cat("var=", var, " ks=", ks ? cat(ks) : std::string("auto")), cf});
             }
         double def_us = 0, best_us = 1e30;
         std::string best;
@@ -382,7 +381,7 @@ void bench_skinny() {
             const cuda::SkinnyConfig& cf = lc.second;
             cuda::set_skinny_config(&cf);
             call(0);
-            {  // x rows 0 and 1 against the CPU
+            if (cf.ks == 0) {  // x rows 0 and 1 against the CPU, once per variant
                 const int64_t rows = 2;
                 const std::vector<float> got = to_host_f32(y.p(), DType::F32, rows * sh.out);
                 const std::vector<float> xf = to_host_f32(x.p(), DType::F32, rows * sh.in);
