@@ -139,7 +139,6 @@ struct SkinnyConfig {
     int ks = 0;                    // blocks per cluster splitting k (1..8); 0 picks by the rules below
     int blocks_per_sm = 3;         // k is split while it keeps the blocks under this many per SM ...
     int min_kblocks_per_warp = 2;  // ... while each warp keeps at least this many 16-wide k blocks
-    int variant = -1;              // inner-loop variant 0..7 (skinny_gemm.cu); -1: T2L_SKINNY_VARIANT or 0
 };
 void set_skinny_config(const SkinnyConfig* c);
 // The GEMV alone (n <= 8), with an explicit configuration.

@@ -111,34 +111,24 @@ __device__ __forceinline__ void load_x(float4 (&X)[U][NT], const float* const (&
 // sum += the step's products. The tensor core truncates as it accumulates, so its error grows with
 // the length of the chain: the step's products are accumulated in c from zero, then added into
 // sum in f32 (rounded).
-// VAR (being measured): bit 0 keeps the small terms in their own accumulator (two shorter mma
-// chains instead of one); bit 1 loads x's fragments one k block at a time (fewer registers held);
-// bit 2 doubles the k blocks per step (more weight loads in flight per warp).
-template <int VAR, int U, int NT, int RT>
+template <int U, int NT, int RT>
 __device__ __forceinline__ void mma_step(float (&sum)[RT][NT][4], const float4 (&A)[U][RT], const float4 (&B)[U][RT],
-                                         const float4 (&X)[U][NT], const float* const (&xr)[NT],
-                                         const bool (&x_ok)[NT], int64_t kb, int64_t kb1) {
-    constexpr bool kSplitAcc = VAR & 1, kJit = VAR & 2;
-    float c[RT][NT][4], cs[RT][NT][4];
+                                         const float4 (&X)[U][NT], int64_t kb, int64_t kb1) {
+    float c[RT][NT][4];
 #pragma unroll
     for (int rt = 0; rt < RT; rt++)
 #pragma unroll
-        for (int nt = 0; nt < NT; nt++)
-#pragma unroll
-            for (int e = 0; e < 4; e++) c[rt][nt][e] = cs[rt][nt][e] = 0.0f;
+        for (int nt = 0; nt < NT; nt++) c[rt][nt][0] = c[rt][nt][1] = c[rt][nt][2] = c[rt][nt][3] = 0.0f;
 #pragma unroll
     for (int u = 0; u < U; u++) {
         if (kb + u >= kb1) break;
-        float4 xu[NT];
-#pragma unroll
-        for (int nt = 0; nt < NT; nt++) xu[nt] = kJit ? pick_zero(x_ok[nt], xr[nt] + (kb + u) * 16) : X[u][nt];
 #pragma unroll
         for (int h = 0; h < 2; h++) {  // k8 step h takes elements (2h, 2h + 1) of each float4
             uint32_t bb[NT][2], bs[NT][2];
 #pragma unroll
             for (int nt = 0; nt < NT; nt++) {
-                split_tf32(h ? xu[nt].z : xu[nt].x, bb[nt][0], bs[nt][0]);  // k t,     x row g
-                split_tf32(h ? xu[nt].w : xu[nt].y, bb[nt][1], bs[nt][1]);  // k t + 4, x row g
+                split_tf32(h ? X[u][nt].z : X[u][nt].x, bb[nt][0], bs[nt][0]);  // k t,     x row g
+                split_tf32(h ? X[u][nt].w : X[u][nt].y, bb[nt][1], bs[nt][1]);  // k t + 4, x row g
             }
 #pragma unroll
             for (int rt = 0; rt < RT; rt++) {
@@ -149,9 +139,8 @@ __device__ __forceinline__ void mma_step(float (&sum)[RT][NT][4], const float4 (
                 split_tf32(h ? B[u][rt].w : B[u][rt].y, ab[3], as[3]);  // row g + 8, col t + 4
 #pragma unroll
                 for (int nt = 0; nt < NT; nt++) {
-                    float(&small)[4] = kSplitAcc ? cs[rt][nt] : c[rt][nt];
-                    mma_tf32(small, as, bb[nt]);  // the small terms first, then the large one
-                    mma_tf32(small, ab, bs[nt]);
+                    mma_tf32(c[rt][nt], as, bb[nt]);  // the small terms first, then the large one
+                    mma_tf32(c[rt][nt], ab, bs[nt]);
                     mma_tf32(c[rt][nt], ab, bb[nt]);
                 }
             }
@@ -162,18 +151,18 @@ __device__ __forceinline__ void mma_step(float (&sum)[RT][NT][4], const float4 (
 #pragma unroll
         for (int nt = 0; nt < NT; nt++)
 #pragma unroll
-            for (int e = 0; e < 4; e++) sum[rt][nt][e] += kSplitAcc ? c[rt][nt][e] + cs[rt][nt][e] : c[rt][nt][e];
+            for (int e = 0; e < 4; e++) sum[rt][nt][e] += c[rt][nt][e];
 }
 
 // NT: 8-row tiles of x (n <= 8·NT); RT: 16-row tiles of w per warp (each x fragment serves RT
 // weight tiles). Grid: ceil(out / (16·RT)) · ks blocks; ks consecutive blocks form a cluster over
 // the same output rows, and block rank r with its warp w takes k slice r·kWarps + w.
-template <int NT, int RT, int VAR>
+template <int NT, int RT>
 __global__ void __launch_bounds__(kWarps * 32) skinny_gemm_kernel(float* __restrict__ y, const float* __restrict__ x,
                                                                   const float* __restrict__ w,
                                                                   const float* __restrict__ bias, int n, int64_t in,
                                                                   int64_t out, int ks, bool accumulate) {
-    constexpr int U = (RT == 1 ? 4 : 2) * (VAR & 4 ? 2 : 1);  // 16-wide k blocks per step
+    constexpr int U = RT == 1 ? 4 : 2;  // 16-wide k blocks per step
     pdl_wait();  // x (and y, when accumulating) only after the kernel before has finished
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     const int g = lane >> 2, t = lane & 3;  // the fragment's row group and column in the group
@@ -207,8 +196,8 @@ __global__ void __launch_bounds__(kWarps * 32) skinny_gemm_kernel(float* __restr
     for (int64_t kb = kb0; kb < kb1; kb += U) {
         float4 A[U][RT], B[U][RT], X[U][NT];
         load_w(A, B, wa, wb, kb, kb1);  // every load of the step in flight before any use
-        if constexpr (!(VAR & 2)) load_x(X, xr, x_ok, kb, kb1);
-        mma_step<VAR>(sum, A, B, X, xr, x_ok, kb, kb1);
+        load_x(X, xr, x_ok, kb, kb1);
+        mma_step(sum, A, B, X, kb, kb1);
     }
 
     pdl_trigger();  // the next kernel may start its blocks while these reduce and store
@@ -265,25 +254,17 @@ __global__ void __launch_bounds__(kWarps * 32) skinny_gemm_kernel(float* __restr
 #endif
 }
 
-template <int NT, int RT, int VAR>
+template <int NT, int RT>
 void launch(float* y, const float* x, const float* w, const float* bias, int64_t n, int64_t in, int64_t out, int ks,
             bool accumulate) {
     const int64_t tiles = (out + 16 * RT - 1) / (16 * RT);
     // A cluster when k is split; programmatic dependent launch when on (the blocks start while
     // the kernel before drains, and wait at pdl_wait).
-    launch_pdl_cluster(skinny_gemm_kernel<NT, RT, VAR>, dim3((unsigned)(tiles * ks)), dim3(kWarps * 32), 0, ks, y, x, w,
+    launch_pdl_cluster(skinny_gemm_kernel<NT, RT>, dim3((unsigned)(tiles * ks)), dim3(kWarps * 32), 0, ks, y, x, w,
                        bias, (int)n, in, out, ks, accumulate);
 }
 
 SkinnyConfig g_config;  // set_skinny_config (benchmarks); the defaults otherwise
-
-int skinny_variant_env() {
-    static const int v = [] {
-        const char* e = std::getenv("T2L_SKINNY_VARIANT");
-        return e ? std::atoi(e) & 7 : 0;
-    }();
-    return v;
-}
 
 bool skinny_disabled() {
     static const bool off = [] {
@@ -319,18 +300,8 @@ bool linear_skinny(float* y, const float* x, const float* w, const float* bias, 
         ks *= 2;
     if (cf.ks) ks = clusters ? std::min(cf.ks, kMaxCluster) : 1;
     const int NT = (int)((n + 7) / 8);
-    const int var = cf.variant >= 0 ? cf.variant : skinny_variant_env();
-#define T2L_SKINNY_CASE(NT_, RT_)                                                                \
-    if (NT == NT_ && RT == RT_) {                                                                \
-        if (RT_ == 2 || var == 0) launch<NT_, RT_, 0>(y, x, w, bias, n, in, out, ks, accumulate); \
-        else if (var == 1) launch<NT_, 1, 1>(y, x, w, bias, n, in, out, ks, accumulate);          \
-        else if (var == 2) launch<NT_, 1, 2>(y, x, w, bias, n, in, out, ks, accumulate);          \
-        else if (var == 3) launch<NT_, 1, 3>(y, x, w, bias, n, in, out, ks, accumulate);          \
-        else if (var == 4) launch<NT_, 1, 4>(y, x, w, bias, n, in, out, ks, accumulate);          \
-        else if (var == 5) launch<NT_, 1, 5>(y, x, w, bias, n, in, out, ks, accumulate);          \
-        else if (var == 6) launch<NT_, 1, 6>(y, x, w, bias, n, in, out, ks, accumulate);          \
-        else launch<NT_, 1, 7>(y, x, w, bias, n, in, out, ks, accumulate);                        \
-    }
+#define T2L_SKINNY_CASE(NT_, RT_) \
+    if (NT == NT_ && RT == RT_) launch<NT_, RT_>(y, x, w, bias, n, in, out, ks, accumulate);
     T2L_SKINNY_CASE(1, 1) T2L_SKINNY_CASE(2, 1) T2L_SKINNY_CASE(3, 1) T2L_SKINNY_CASE(4, 1)
     T2L_SKINNY_CASE(1, 2) T2L_SKINNY_CASE(2, 2) T2L_SKINNY_CASE(3, 2) T2L_SKINNY_CASE(4, 2)
 #undef T2L_SKINNY_CASE
