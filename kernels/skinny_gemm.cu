@@ -39,6 +39,11 @@
 //   (q head 217 -> 231 us, encoder up|gate 14.8 -> 18.3 us). Under ncu the encoder's 8192-row
 //   product runs one wave at 25% occupancy with the SMs 35% busy and DRAM at 45%: neither
 //   bound; the next step would share each x fragment's split among the warps of a block.
+//   Also measured and dropped (sum over the six shapes of bench-kernels --only skinny, 400 us as
+//   kept): the three products' small terms in their own accumulator (477 us; faster only on the
+//   small split-k products, e.g. enc down 13.5 -> 12.8 us, slower on the heads, 217 -> 263 us),
+//   x's fragments loaded one k block at a time to free registers (435 us), both (436 us), and
+//   each of these with 8 k blocks per step (452-490 us).
 #include <cooperative_groups.h>
 #include <algorithm>
 #include <cstdlib>
