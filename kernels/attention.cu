@@ -498,11 +498,22 @@ __global__ void __launch_bounds__(kDecodeWarps * 32, 4)  // 4 blocks per SM: the
             dst[1] = L;
         }
     }
-    if (!done) return;
+    __shared__ float wgt[kMaxSplits];
+    if (!done) {
+        if (splits != 1) return;
+        // One chunk (short spans): this block holds whole rows and normalises them itself, the
+        // same arithmetic the combine kernel would do, whose launch the host then skips.
+        __syncthreads();
+#pragma unroll 1
+        for (int g = 0; g < G; g++) {
+            const int64_t row = i * a.n_heads + h0 + g;
+            combine_head(out + row * D, part + row * (D + 2), 1, D, wgt);
+        }
+        return;
+    }
     // The threadfence pattern: publish this block's partials, count it in; the block that counts
     // last sees every other block's partials.
     __shared__ bool counted_last;
-    __shared__ float wgt[kMaxSplits];
     __threadfence();
     __syncthreads();
     unsigned* counter = done + i * (a.n_heads / G) + blockIdx.y;
@@ -685,7 +696,7 @@ void decode(float* out, const float* q, const void* k, const void* v, const Attn
         default: fail("attention (cuda decode): head_dim ", a.head_dim, " has no decode kernel (32, 64, 128, 256)");
     }
     check_launch("attention (cuda decode)");
-    if (done) return;  // merged by the last block of each head group
+    if (done || sp == 1) return;  // merged by the last block of each head group, or by the only one
     launch_pdl(attn_combine_kernel, dim3((unsigned)(a.n * a.n_heads)), dim3(128), 0, out, (const float*)part, sp, a.head_dim);
 }
 

@@ -9,7 +9,7 @@
 //     and multiplies by f32 x (read through L1, shared by every warp of the SM); a warp
 //     shuffle-reduction ends each row. The product is exact f32 x times the stored weight, so
 //     it matches the CPU to f32 rounding (different summation order only).
-//   f32 weights, n = 2..32 (the encoder's tokens, the hypernetwork's layers): skinny_gemm.cu,
+//   f32 weights, n = 2..64 (the encoder's tokens, the hypernetwork's layers): skinny_gemm.cu,
 //     tensor cores with a three-term tf32 split (f32 accuracy); below, where it does not apply.
 //   n > 8 (prefill): compute-bound. cuBLAS multiplies with f32 accumulation and f32 output
 //     (cublasGemmEx, CUBLAS_COMPUTE_32F); f32 weights use the same call in plain f32 (no TF32).
@@ -611,7 +611,7 @@ void linear_gemm(float* y, const float* x, const void* w, DType wt, const void* 
 void linear(float* y, const float* x, const void* w, DType wt, const void* bias, DType bt, int64_t n, int64_t in,
             int64_t out, bool accumulate) {
     if (n == 0) return;
-    if (wt == DType::F32 && n >= 2 && n <= 32) {  // f32 weights, a few rows: tensor cores at f32 accuracy
+    if (wt == DType::F32 && n >= 2 && n <= 64) {  // f32 weights, a few rows: tensor cores at f32 accuracy
         check_common(y, x, w, wt, bias, bt, n, in, out);
         if (linear_skinny(y, x, static_cast<const float*>(w), bias_f32(bias, bt, out), n, in, out, accumulate)) return;
     }

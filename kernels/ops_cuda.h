@@ -128,7 +128,7 @@ bool linear_pair(float* y, const float* x, const void* w, DType wt, int64_t in, 
 // in one launch (act as in act_mul). False, with nothing launched, when the rows are not 16-byte
 // aligned: the caller then runs linear() and act_mul().
 bool linear_glu(float* y, const float* x, const void* w, DType wt, int64_t in, int64_t inter, int act);
-// f32 weights and 2..32 rows of x on the tensor cores at f32 accuracy (skinny_gemm.cu); bias f32
+// f32 weights and 2..64 rows of x on the tensor cores at f32 accuracy (skinny_gemm.cu); bias f32
 // or null. False, with nothing launched, for shapes it does not take (in % 16, alignment, n) or
 // with T2L_SKINNY=0: the caller then takes the GEMV / cuBLAS path.
 bool linear_skinny(float* y, const float* x, const float* w, const float* bias, int64_t n, int64_t in, int64_t out,

@@ -1,5 +1,6 @@
 // skinny_gemm.cu — y (n, out) = x (n, in) · wᵀ (+ bias) for f32 weights and a few rows of x
-// (2 <= n <= 32): the text encoder's tokens of one description and the hypernetwork's 32 layers.
+// (2 <= n <= 64): the text encoder's tokens of one description and the hypernetwork's 32 layers
+// (x 2 modules). Rows 33..64 of x are a second group of blocks (blockIdx.y) in the same launch.
 //
 // CPU twin: cpu::linear in src/ops/ops_cpu.cpp (f32 products, f32 sums).
 //
@@ -169,6 +170,10 @@ __global__ void __launch_bounds__(kWarps * 32) skinny_gemm_kernel(float* __restr
                                                                   int64_t out, int ks, bool accumulate) {
     constexpr int U = RT == 1 ? 4 : 2;  // 16-wide k blocks per step
     pdl_wait();  // x (and y, when accumulating) only after the kernel before has finished
+    // Blocks with blockIdx.y = 1 take x rows 32..63 (n up to 64: two groups of 32 in one launch).
+    x += (int64_t)blockIdx.y * 32 * in;
+    y += (int64_t)blockIdx.y * 32 * out;
+    n = min(n - 32 * (int)blockIdx.y, 32);
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     const int g = lane >> 2, t = lane & 3;  // the fragment's row group and column in the group
     const int64_t o0 = (int64_t)(blockIdx.x / ks) * 16 * RT;  // the block's first output row
@@ -265,8 +270,9 @@ void launch(float* y, const float* x, const float* w, const float* bias, int64_t
     const int64_t tiles = (out + 16 * RT - 1) / (16 * RT);
     // A cluster when k is split; programmatic dependent launch when on (the blocks start while
     // the kernel before drains, and wait at pdl_wait).
-    launch_pdl_cluster(skinny_gemm_kernel<NT, RT>, dim3((unsigned)(tiles * ks)), dim3(kWarps * 32), 0, ks, y, x, w,
-                       bias, (int)n, in, out, ks, accumulate);
+    const unsigned groups = (unsigned)((n + 31) / 32);  // of 32 rows of x, side by side in the grid
+    launch_pdl_cluster(skinny_gemm_kernel<NT, RT>, dim3((unsigned)(tiles * ks), groups), dim3(kWarps * 32), 0, ks, y, x,
+                       w, bias, (int)n, in, out, ks, accumulate);
 }
 
 SkinnyConfig g_config;  // set_skinny_config (benchmarks); the defaults otherwise
@@ -285,7 +291,7 @@ void set_skinny_config(const SkinnyConfig* c) { g_config = c ? *c : SkinnyConfig
 
 bool linear_skinny(float* y, const float* x, const float* w, const float* bias, int64_t n, int64_t in, int64_t out,
                    bool accumulate) {
-    if (skinny_disabled() || n < 2 || n > 32 || in % 16 || in > INT32_MAX || out <= 0 || !aligned16(x) || !aligned16(w))
+    if (skinny_disabled() || n < 2 || n > 64 || in % 16 || in > INT32_MAX || out <= 0 || !aligned16(x) || !aligned16(w))
         return false;
     static const bool clusters = [] {
         int dev = 0, major = 0;
@@ -298,13 +304,13 @@ bool linear_skinny(float* y, const float* x, const float* w, const float* bias, 
     // splitting costs more in reductions and cluster syncs than it gains in loads in flight.
     const SkinnyConfig& cf = g_config;
     const int RT = cf.rows_per_warp ? cf.rows_per_warp : 1;
-    const int64_t tiles = (out + 16 * RT - 1) / (16 * RT), kblocks = in / 16;
+    const int64_t tiles = (out + 16 * RT - 1) / (16 * RT) * ((n + 31) / 32), kblocks = in / 16;
     int ks = 1;
     while (clusters && ks < kMaxCluster && tiles * ks * 2 <= cf.blocks_per_sm * sm_count() &&
            kblocks >= cf.min_kblocks_per_warp * kWarps * ks * 2)
         ks *= 2;
     if (cf.ks) ks = clusters ? std::min(cf.ks, kMaxCluster) : 1;
-    const int NT = (int)((n + 7) / 8);
+    const int NT = (int)((std::min<int64_t>(n, 32) + 7) / 8);
 #define T2L_SKINNY_CASE(NT_, RT_) \
     if (NT == NT_ && RT == RT_) launch<NT_, RT_>(y, x, w, bias, n, in, out, ks, accumulate);
     T2L_SKINNY_CASE(1, 1) T2L_SKINNY_CASE(2, 1) T2L_SKINNY_CASE(3, 1) T2L_SKINNY_CASE(4, 1)

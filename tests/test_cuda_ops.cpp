@@ -97,10 +97,12 @@ TEST_CASE("linear on CUDA matches the CPU (GEMV n <= 8, cuBLAS n > 8, f32 skinny
         {1, 770, 33, DType::F32, false},     // in % 4 != 0
         {9, 4096, 1000, DType::BF16, false}, {37, 1024, 517, DType::BF16, true}, {128, 4096, 1024, DType::BF16, false},
         {37, 768, 300, DType::F16, true},    {37, 1001, 77, DType::F32, true},   {64, 768, 768, DType::F32, false},
-        // f32 weights, 2..32 rows: the tensor-core skinny GEMM (one block per 64 rows, or a cluster splitting k)
+        // f32 weights, 2..64 rows: the tensor-core skinny GEMM (blocks of 16 rows x 32 rows of x, a
+        // cluster splitting k when rows are few; rows 33..64 of x a second group of blocks)
         {2, 1024, 3072, DType::F32, true},   {20, 1024, 1024, DType::F32, true}, {20, 4096, 1024, DType::F32, false},
         {32, 2048, 4100, DType::F32, false}, {13, 512, 77, DType::F32, true},    {9, 4096, 200, DType::F32, false},
-        {5, 512, 4096, DType::F32, true},    {3, 256, 16500, DType::F32, false},  // 32 rows per warp
+        {5, 512, 4096, DType::F32, true},    {3, 256, 16500, DType::F32, false},
+        {45, 1024, 3000, DType::F32, true},  {33, 512, 4100, DType::F32, false},  // and {64, 768, 768} above
     };
     for (const Case& c : cases) {
         const Tensor x = random_tensor({c.n, c.in}, DType::F32, rng);
@@ -120,7 +122,7 @@ TEST_CASE("linear on CUDA matches the CPU (GEMV n <= 8, cuBLAS n > 8, f32 skinny
                 for (int64_t k = 0; k < c.in; k++) s += std::fabs((double)xf[(size_t)(i * c.in + k)] * wf[(size_t)(o * c.in + k)]);
                 mag[(size_t)(i * c.out + o)] = s;
             }
-        const bool skinny = c.wt == DType::F32 && c.n >= 2 && c.n <= 32 && c.in % 16 == 0;
+        const bool skinny = c.wt == DType::F32 && c.n >= 2 && c.n <= 64 && c.in % 16 == 0;
         const bool gemm = c.n > 8 && !skinny;
         // The skinny GEMM's three-term tf32 split drops terms of ~2^-22 of each product.
         const double rel = skinny ? f32_sum_tol(c.in) + std::ldexp(1.0, -19)

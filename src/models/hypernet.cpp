@@ -246,25 +246,34 @@ std::vector<LoraAdapter> Hypernet::generate(const std::vector<std::vector<float>
             }
         }
     } wait_copies{copying};
+    // The trunk (mixer and mlp1; for L also mlp2 and mlp3) has the same weights for every module:
+    // only the module-type encoding in x differs. So all modules' rows go through it together,
+    // module mi's rows at [mi·rows, (mi + 1)·rows): half the launches, each over twice the rows.
+    const int64_t M = (int64_t)cfg_.modules.size();
+    // x = [enc | depth | type] for every (module, task, layer) row, then mixer and mlp1.
+    Tensor x = Tensor::empty({M * rows, d});
+    for (int64_t mi = 0; mi < M; mi++)
+        for (int64_t b = 0; b < B; b++)
+            for (int64_t l = 0; l < L; l++) {
+                float* row = x.f32() + (mi * rows + b * L + l) * d;
+                std::memcpy(row, row_ptr(enc, b, 0), (size_t)(d / 2) * 4);
+                std::memcpy(row + d / 2, row_ptr(depth, l, 0), (size_t)(d / 4) * 4);
+                std::memcpy(row + 3 * d / 4, type_h_[(size_t)mi].f32(), (size_t)(d / 4) * 4);
+            }
+    Tensor mix = lin(x.on(dev), mixer1_);
+    silu_(mix);
+    mix = lin(mix, mixer2_);
+    silu_(mix);
+    const Tensor mlp_out_all = res_block(mix, mlp1_);  // on the device
+    const bool plain_heads = !cfg_.shared_AB_head && !cfg_.autoreg_gen &&
+                             !(cfg_.training_task == "recon" && cfg_.factorized && cfg_.pred_z_score);
+    const Tensor head_in_all = plain_heads ? mlp3(res_block(mlp_out_all, mlp2_)) : Tensor();
+
     for (size_t mi = 0; mi < cfg_.modules.size(); mi++) {
         const std::string& m = cfg_.modules[mi];
         const int64_t in = cfg_.in_features[mi], outf = cfg_.out_features[mi];
-        const Tensor& type = type_h_[mi];  // module type encoding (d/4), the same for every row
-
-        // x = [enc | depth | type] for every (task, layer) row, then mixer and mlp1.
-        Tensor x = Tensor::empty({rows, d});
-        for (int64_t b = 0; b < B; b++)
-            for (int64_t l = 0; l < L; l++) {
-                float* row = x.f32() + (b * L + l) * d;
-                std::memcpy(row, row_ptr(enc, b, 0), (size_t)(d / 2) * 4);
-                std::memcpy(row + d / 2, row_ptr(depth, l, 0), (size_t)(d / 4) * 4);
-                std::memcpy(row + 3 * d / 4, type.f32(), (size_t)(d / 4) * 4);
-            }
-        Tensor mix = lin(x.on(dev), mixer1_);
-        silu_(mix);
-        mix = lin(mix, mixer2_);
-        silu_(mix);
-        const Tensor mlp_out = res_block(mix, mlp1_);       // on the device
+        const int64_t r0 = (int64_t)mi * rows;
+        const Tensor mlp_out = mlp_out_all.rows(r0, r0 + rows);
         const bool sft = cfg_.training_task == "sft";
         const bool z = cfg_.training_task == "recon" && cfg_.factorized && cfg_.pred_z_score;
         const bool add_offset = sft || (cfg_.training_task == "recon" && cfg_.factorized);
@@ -273,10 +282,10 @@ std::vector<LoraAdapter> Hypernet::generate(const std::vector<std::vector<float>
         const bool rescale = cfg_.training_task == "recon" && !cfg_.factorized;
         const float root = (float)std::sqrt(cfg_.delta_w_scaling);
 
-        if (!cfg_.shared_AB_head && !cfg_.autoreg_gen && !z) {
+        if (plain_heads) {
             // L: head output rows are [A flat (r*in) | B^T flat (r*out)]; A and B are cut out, offset
             // and rescaled where the heads ran, then come to the host in one copy each.
-            const Tensor head_out = lin(mlp3(res_block(mlp_out, mlp2_)), heads_[mi]);
+            const Tensor head_out = lin(head_in_all.rows(r0, r0 + rows), heads_[mi]);
             Tensor A_all = Tensor::empty({rows, r, in}, DType::F32, dev), B_all = Tensor::empty({rows, outf, r}, DType::F32, dev);
             const bool on_gpu = dev == Device::CUDA;
             const Tensor* oa = !add_offset ? nullptr : on_gpu ? &offset_a_dev_[mi] : &offset_a_[mi];
