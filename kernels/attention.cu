@@ -12,7 +12,7 @@
 // sum l, rescaled when the max grows): the same function as the CPU's two-pass softmax, rounded
 // differently (~1e-6 relative).
 //
-// Kernels (AttentionPath picks; Auto: decode for n <= 4; for 64+ queries, when products may round
+// Kernels (AttentionPath picks; Auto: decode for n <= 32; for 64+ queries, when products may round
 // to bf16 (T2L_GEMM is not split), flash, else gemm; otherwise prefill):
 //   flash    flash_attention.cu: bf16 tensor cores, scores kept on chip (its own header).
 //   gemm     cuBLAS QKᵀ and PV around an f32 softmax kernel (below), for head sizes flash lacks.
@@ -884,8 +884,7 @@ void attention(float* out, const float* q, const void* k, const void* v, DType k
     const bool flash_ok = aligned && flash_attention_takes(D);
     const bool bf16_ok = n >= 64 && !gemm_split();  // rounding to bf16 is allowed (and pays)
     if (path == AttentionPath::Auto)
-        path = n <= 4 && decode_ok   ? AttentionPath::Decode
-             : n <= 32 && decode_ok && !bf16_ok ? AttentionPath::Decode  // too few query tiles for prefill
+        path = n <= 32 && decode_ok  ? AttentionPath::Decode  // few queries: split the keys instead
              : bf16_ok && flash_ok   ? AttentionPath::Flash
              : bf16_ok && gemm_ok    ? AttentionPath::Gemm
              : prefill_ok            ? AttentionPath::Prefill

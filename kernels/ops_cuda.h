@@ -46,7 +46,7 @@ void embedding(float* y, const void* table, DType tt, const int32_t* ids_host, i
 // Rotate-half RoPE in place on x (n, n_heads·head_dim) with cos/sin (n, head_dim/2).
 void rope(float* x, int64_t n, int n_heads, int head_dim, const float* cos, const float* sin);
 
-// Which attention kernel runs: Auto picks decode (split-K over the keys) for n <= 4; for prompts
+// Which attention kernel runs: Auto picks decode (split-K over the keys) for n <= 32; for prompts
 // of 64+ tokens when GEMMs round x once, the tensor-core flash kernel (Flash: q, k, v and the
 // probabilities rounded to bf16, scores kept on chip; head_dim 64/128/256) or, for other head
 // sizes, Gemm (cuBLAS bf16 QKᵀ and PV with an f32 softmax between, the scores in memory); and the
