@@ -84,11 +84,10 @@ std::atomic<int> g_pdl{-1};  // -1: not decided yet
 bool pdl_enabled() {
     int v = g_pdl.load(std::memory_order_relaxed);
     if (v < 0) {
-        const char* e = std::getenv("T2L_PDL");
         int dev = 0, major = 0;
         CUDA_CHECK(cudaGetDevice(&dev));
         CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev));
-        v = major >= 9 && !(e && std::string(e) == "0") ? 1 : 0;
+        v = major >= 9 && !env_is("T2L_PDL", "0") ? 1 : 0;
         g_pdl.store(v, std::memory_order_relaxed);
     }
     return v == 1;
@@ -406,8 +405,7 @@ std::atomic<int> g_gemm_split{-1};  // -1: not decided yet
 bool gemm_split_x() {
     int v = g_gemm_split.load();
     if (v < 0) {
-        const char* e = std::getenv("T2L_GEMM");
-        v = e && std::string(e) == "split" ? 1 : 0;
+        v = env_is("T2L_GEMM", "split") ? 1 : 0;
         g_gemm_split.store(v);
     }
     return v == 1;

@@ -49,8 +49,6 @@
 //   each of these with 8 k blocks per step (452-490 us).
 #include <cooperative_groups.h>
 #include <algorithm>
-#include <cstdlib>
-#include <string>
 
 #include "ops_common.cuh"
 #include "ops_cuda.h"
@@ -280,10 +278,7 @@ void launch(float* y, const float* x, const float* w, const float* bias, int64_t
 SkinnyConfig g_config;  // set_skinny_config (benchmarks); the defaults otherwise
 
 bool skinny_disabled() {
-    static const bool off = [] {
-        const char* e = std::getenv("T2L_SKINNY");
-        return e && std::string(e) == "0";
-    }();
+    static const bool off = env_is("T2L_SKINNY", "0");
     return off;
 }
 

@@ -7,6 +7,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
+#include <cstring>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -36,6 +38,12 @@ inline bool checked_mul(uint64_t a, uint64_t b, uint64_t* out) { return !__built
 inline bool checked_add(uint64_t a, uint64_t b, uint64_t* out) { return !__builtin_add_overflow(a, b, out); }
 
 inline uint64_t align_up(uint64_t x, uint64_t a) { return (x + a - 1) / a * a; }
+
+// Whether environment variable `name` is set to exactly `value` (the T2L_X=0 switches).
+inline bool env_is(const char* name, const char* value) {
+    const char* e = std::getenv(name);
+    return e && std::strcmp(e, value) == 0;
+}
 
 // Little-endian loads from unaligned memory (every file format here is little-endian).
 template <typename T>

@@ -576,10 +576,7 @@ void Decoder::run_step(StepState& st, KVCache& cache) const {
 
 namespace {
 bool graphs_disabled() {
-    static const bool off = [] {
-        const char* e = std::getenv("T2L_CUDA_GRAPH");
-        return e && std::string(e) == "0";
-    }();
+    static const bool off = env_is("T2L_CUDA_GRAPH", "0");
     return off;
 }
 }  // namespace

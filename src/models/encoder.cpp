@@ -140,7 +140,7 @@ TextEncoder::TextEncoder(const T2lFile& file, const std::string& prefix, Device 
         for (const Tensor* t : {&L.q_w, &L.q_b, &L.k_w, &L.k_b, &L.v_w, &L.v_b, &L.o_w, &L.o_b, &L.gate_w, &L.up_w, &L.up_b,
                                 &L.down_w, &L.down_b})
             if (t->data && t->dtype != DType::F32) graphable_ = false;
-    if (std::getenv("T2L_CUDA_GRAPH") && std::string(std::getenv("T2L_CUDA_GRAPH")) == "0") graphable_ = false;
+    if (env_is("T2L_CUDA_GRAPH", "0")) graphable_ = false;
     if (cfg_.arch == "new") {
         // gte's NTK rotary: the constructor builds its cache twice and the second build, for
         // max_positions * factor positions, replaces inv_freq with

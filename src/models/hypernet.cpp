@@ -265,8 +265,15 @@ std::vector<LoraAdapter> Hypernet::generate(const std::vector<std::vector<float>
     mix = lin(mix, mixer2_);
     silu_(mix);
     const Tensor mlp_out_all = res_block(mix, mlp1_);  // on the device
-    const bool plain_heads = !cfg_.shared_AB_head && !cfg_.autoreg_gen &&
-                             !(cfg_.training_task == "recon" && cfg_.factorized && cfg_.pred_z_score);
+
+    const bool sft = cfg_.training_task == "sft";
+    const bool z = cfg_.training_task == "recon" && cfg_.factorized && cfg_.pred_z_score;
+    const bool add_offset = sft || (cfg_.training_task == "recon" && cfg_.factorized);
+    // Non-factorized recon targets were trained scaled by delta_w_scaling on the product:
+    // each factor comes back divided by its square root.
+    const bool rescale = cfg_.training_task == "recon" && !cfg_.factorized;
+    const float root = (float)std::sqrt(cfg_.delta_w_scaling);
+    const bool plain_heads = !cfg_.shared_AB_head && !cfg_.autoreg_gen && !z;  // L: one head per module
     const Tensor head_in_all = plain_heads ? mlp3(res_block(mlp_out_all, mlp2_)) : Tensor();
 
     for (size_t mi = 0; mi < cfg_.modules.size(); mi++) {
@@ -274,13 +281,6 @@ std::vector<LoraAdapter> Hypernet::generate(const std::vector<std::vector<float>
         const int64_t in = cfg_.in_features[mi], outf = cfg_.out_features[mi];
         const int64_t r0 = (int64_t)mi * rows;
         const Tensor mlp_out = mlp_out_all.rows(r0, r0 + rows);
-        const bool sft = cfg_.training_task == "sft";
-        const bool z = cfg_.training_task == "recon" && cfg_.factorized && cfg_.pred_z_score;
-        const bool add_offset = sft || (cfg_.training_task == "recon" && cfg_.factorized);
-        // Non-factorized recon targets were trained scaled by delta_w_scaling on the product:
-        // each factor comes back divided by its square root.
-        const bool rescale = cfg_.training_task == "recon" && !cfg_.factorized;
-        const float root = (float)std::sqrt(cfg_.delta_w_scaling);
 
         if (plain_heads) {
             // L: head output rows are [A flat (r*in) | B^T flat (r*out)]; A and B are cut out, offset
