@@ -13,7 +13,8 @@
 //                   position pos on q and k; q out, k and v into row pos of the caches
 //   embedding_at    y = table[ids] with the ids in device memory
 //   argmax          ids[i] = the first index of the largest value of row i
-//   lora_from_heads T2L's L-head rows -> A (r, in) and B = (Bᵀ)ᵀ (out, r) per row, offsets added
+//   lora_a_from_head, lora_b_from_head  T2L's L-head halves -> A (r, in) and B = (Bᵀ)ᵀ (out, r)
+//                   per row, offsets added
 //   cast_f32        f32 -> bf16/f16, round to nearest even (keys and values into a narrow cache)
 // Every kernel here is launched with programmatic dependent launch (ops_common.cuh): it starts
 // while the kernel before it drains and waits at pdl_wait() before touching activations.
@@ -278,29 +279,39 @@ __global__ void cast_kernel(T* dst, const float* src, int64_t n) {
 }
 
 // One thread per output element of A (rows·r·in) then of B (rows·out·r).
-__global__ void lora_from_heads_kernel(float* A, float* B, const float* head, const float* oa, const float* ob,
-                                       int64_t rows, int64_t layers, int64_t r, int64_t in, int64_t out, float div) {
-    const int64_t na = rows * r * in, total = na + rows * out * r, W = r * (in + out);
-    for (int64_t e = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; e < total; e += (int64_t)gridDim.x * blockDim.x) {
-        if (e < na) {
-            const int64_t i = e / (r * in), j = e % (r * in), l = i % layers;
-            A[e] = (head[i * W + j] + (oa ? oa[l * r * in + j] : 0.0f)) / div;
-        } else {
-            const int64_t f = e - na, i = f / (out * r), rem = f % (out * r), o = rem / r, k = rem % r, l = i % layers;
-            B[f] = (head[i * W + r * in + k * out + o] + (ob ? ob[(l * out + o) * r + k] : 0.0f)) / div;
-        }
+__global__ void lora_a_kernel(float* A, const float* head, const float* oa, int64_t rows, int64_t layers, int64_t width,
+                              float div) {
+    for (int64_t e = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; e < rows * width; e += (int64_t)gridDim.x * blockDim.x) {
+        const int64_t l = (e / width) % layers;
+        A[e] = (head[e] + (oa ? oa[l * width + e % width] : 0.0f)) / div;
+    }
+}
+
+// One thread per element of B (rows, out, r), read from Bᵀ (rows, r, out).
+__global__ void lora_b_kernel(float* B, const float* head, const float* ob, int64_t rows, int64_t layers, int64_t r,
+                              int64_t out, float div) {
+    for (int64_t f = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; f < rows * out * r; f += (int64_t)gridDim.x * blockDim.x) {
+        const int64_t i = f / (out * r), o = f % (out * r) / r, k = f % r, l = i % layers;
+        B[f] = (head[(i * r + k) * out + o] + (ob ? ob[(l * out + o) * r + k] : 0.0f)) / div;
     }
 }
 
 }  // namespace
 
-void lora_from_heads(float* A, float* B, const float* head, const float* offset_a, const float* offset_b, int64_t rows,
-                     int64_t layers, int64_t r, int64_t in, int64_t out, float div) {
-    if (rows <= 0 || layers <= 0 || r <= 0 || in <= 0 || out <= 0) fail("lora_from_heads (cuda): bad sizes");
-    if (!A || !B || !head) fail("lora_from_heads (cuda): null device pointer");
-    const int64_t total = rows * r * (in + out);
-    lora_from_heads_kernel<<<grid_for(total, kThreads), kThreads>>>(A, B, head, offset_a, offset_b, rows, layers, r, in, out, div);
-    check_launch("lora_from_heads (cuda)");
+void lora_a_from_head(float* A, const float* head_a, const float* offset_a, int64_t rows, int64_t layers, int64_t width,
+                      float div) {
+    if (rows <= 0 || layers <= 0 || width <= 0) fail("lora_a_from_head (cuda): bad sizes");
+    if (!A || !head_a) fail("lora_a_from_head (cuda): null device pointer");
+    lora_a_kernel<<<grid_for(rows * width, kThreads), kThreads>>>(A, head_a, offset_a, rows, layers, width, div);
+    check_launch("lora_a_from_head (cuda)");
+}
+
+void lora_b_from_head(float* B, const float* head_b, const float* offset_b, int64_t rows, int64_t layers, int64_t r,
+                      int64_t out, float div) {
+    if (rows <= 0 || layers <= 0 || r <= 0 || out <= 0) fail("lora_b_from_head (cuda): bad sizes");
+    if (!B || !head_b) fail("lora_b_from_head (cuda): null device pointer");
+    lora_b_kernel<<<grid_for(rows * out * r, kThreads), kThreads>>>(B, head_b, offset_b, rows, layers, r, out, div);
+    check_launch("lora_b_from_head (cuda)");
 }
 
 void cast_f32(void* dst, DType dt, const float* src, int64_t n) {

@@ -5,6 +5,7 @@
 //   gelu_erf   x/2 · (1 + erf(x/√2))                  (exact GELU)
 //   gelu_tanh  x/2 · (1 + tanh(√(2/π)(x + 0.044715x³)))  (Gemma's gelu_pytorch_tanh)
 //   add, mul   y ∘= x;  scale  y *= s;  softcap  x = cap · tanh(x / cap)
+//   add_row    y[i, :] = x[i, :] + row
 //   embedding  y (n, dim) = table (vocab, dim)[ids], table in f32/bf16/f16 (widening is exact)
 // expf/erff/tanhf are CUDA's accurate versions (no fast-math), within 2 ulp of the CPU's libm.
 // Bandwidth-bound: grid-stride loops over float4 when the buffers are 16-byte aligned, a
@@ -104,6 +105,11 @@ void binary(const char* op, float* y, const float* x, int64_t n, F f) {
     check_launch(op);
 }
 
+__global__ void add_row_kernel(float* y, const float* x, const float* row, int64_t total, int64_t dim) {
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < total; i += (int64_t)gridDim.x * blockDim.x)
+        y[i] = x[i] + row[i % dim];
+}
+
 // One block per token: y[i, :] = table[ids[i], :] widened to f32.
 __global__ void embedding_kernel(float* y, const void* table, DType tt, const int32_t* ids, int64_t dim) {
     const int64_t row = ids[blockIdx.x];
@@ -123,6 +129,13 @@ void softcap(float* x, float cap, int64_t n) {
 }
 void add(float* y, const float* x, int64_t n) { binary("add", y, x, n, Add{}); }
 void mul(float* y, const float* x, int64_t n) { binary("mul", y, x, n, Mul{}); }
+void add_row(float* y, const float* x, const float* row, int64_t n, int64_t dim) {
+    if (n < 0 || dim <= 0) fail("add_row (cuda): bad sizes n=", n, " dim=", dim);
+    if (n == 0) return;
+    if (!y || !x || !row) fail("add_row (cuda): null device pointer");
+    add_row_kernel<<<grid_for(n * dim, kThreads), kThreads>>>(y, x, row, n * dim, dim);
+    check_launch("add_row (cuda)");
+}
 
 void embedding(float* y, const void* table, DType tt, const int32_t* ids_host, int64_t n, int64_t dim) {
     if (tt != DType::F32 && tt != DType::BF16 && tt != DType::F16)

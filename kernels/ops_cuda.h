@@ -37,6 +37,7 @@ void gelu_erf(float* x, int64_t n);
 void gelu_tanh(float* x, int64_t n);
 void add(float* y, const float* x, int64_t n);
 void mul(float* y, const float* x, int64_t n);
+void add_row(float* y, const float* x, const float* row, int64_t n, int64_t dim);  // y[i] = x[i] + row
 void scale(float* y, float s, int64_t n);
 void softcap(float* x, float cap, int64_t n);
 
@@ -88,9 +89,11 @@ void cast_f32(void* dst, DType dt, const float* src, int64_t n);
 // ids (n) = index of the first maximum of each row of x (n, dim).
 void argmax(int32_t* ids, const float* x, int64_t n, int64_t dim);
 
-// T2L's L-head output -> A_all (rows, r, in) and B_all (rows, out, r), offsets added, divided by div.
-void lora_from_heads(float* A, float* B, const float* head, const float* offset_a, const float* offset_b, int64_t rows,
-                     int64_t layers, int64_t r, int64_t in, int64_t out, float div);
+// T2L's L-head halves -> A_all (rows, r·in = width) and B_all (rows, out, r), offsets added, divided by div.
+void lora_a_from_head(float* A, const float* head_a, const float* offset_a, int64_t rows, int64_t layers, int64_t width,
+                      float div);
+void lora_b_from_head(float* B, const float* head_b, const float* offset_b, int64_t rows, int64_t layers, int64_t r,
+                      int64_t out, float div);
 
 // CUDA graphs of the kernels above and the other ops: begin capturing what this thread launches,
 // end (returns the instantiated graph), replay it, or drop a failed capture.

@@ -46,6 +46,7 @@ void gelu_erf(float*, int64_t) { no_cuda("gelu"); }
 void gelu_tanh(float*, int64_t) { no_cuda("gelu_tanh"); }
 void add(float*, const float*, int64_t) { no_cuda("add"); }
 void mul(float*, const float*, int64_t) { no_cuda("mul"); }
+void add_row(float*, const float*, const float*, int64_t, int64_t) { no_cuda("add_row"); }
 void scale(float*, float, int64_t) { no_cuda("scale"); }
 void softcap(float*, float, int64_t) { no_cuda("softcap"); }
 void embedding(float*, const void*, DType, const int32_t*, int64_t, int64_t) { no_cuda("embedding"); }
@@ -90,9 +91,9 @@ void qkv_rope_cache(float*, void*, void*, DType, const float*, const float*, con
 void embedding_at(float*, const void*, DType, const int32_t*, int64_t, int64_t, float) { no_cuda("embedding"); }
 void argmax(int32_t*, const float*, int64_t, int64_t) { no_cuda("argmax"); }
 void cast_f32(void*, DType, const float*, int64_t) { no_cuda("cast"); }
-void lora_from_heads(float*, float*, const float*, const float*, const float*, int64_t, int64_t, int64_t, int64_t, int64_t,
-                     float) {
-    no_cuda("lora_from_heads");
+void lora_a_from_head(float*, const float*, const float*, int64_t, int64_t, int64_t, float) { no_cuda("lora_a_from_head"); }
+void lora_b_from_head(float*, const float*, const float*, int64_t, int64_t, int64_t, int64_t, float) {
+    no_cuda("lora_b_from_head");
 }
 void graph_begin() { no_cuda("CUDA graph"); }
 std::shared_ptr<void> graph_end() { no_cuda("CUDA graph"); }

@@ -255,6 +255,27 @@ TEST_CASE("element-wise ops on CUDA match the CPU (aligned, odd sizes, unaligned
     }
 }
 
+TEST_CASE("add_row on CUDA is bit-identical to the CPU (a row broadcast down a matrix, into a row slice)", "[cuda]") {
+    NEED_GPU();
+    std::mt19937 rng(313);
+    for (auto [n, dim] : {std::pair<int64_t, int64_t>{1, 1}, {32, 2048}, {7, 333}}) {
+        const Tensor x = random_tensor({n, dim}, DType::F32, rng, -3.0f, 3.0f);
+        const Tensor row = random_tensor({1, dim}, DType::F32, rng, -3.0f, 3.0f);
+        Tensor c = Tensor::empty({n + 2, dim});  // rows 1..n written; rows 0 and n + 1 must stay
+        Tensor g = Tensor::zeros({n + 2, dim}, DType::F32, Device::CUDA);
+        for (int64_t i = 0; i < (n + 2) * dim; i++) c.f32()[i] = 0.0f;
+        Tensor cv = c.rows(1, n + 1), gv = g.rows(1, n + 1);
+        add_row(cv, x, row);
+        add_row(gv, x.to(Device::CUDA), row.to(Device::CUDA));
+        const Measured m = compare(g.to_floats(), c.to_floats(), [](size_t) { return 0.0; });
+        report(cat("add_row n=", n, " dim=", dim), m);
+        CHECK(m.bad == 0);
+        CHECK(c.f32()[dim] == x.f32()[0] + row.f32()[0]);  // the twin itself: y = x + row
+    }
+    Tensor y = Tensor::empty({4, 8}), x = Tensor::zeros({4, 8}), bad_row = Tensor::zeros({1, 7});
+    CHECK_THROWS_AS(add_row(y, x, bad_row), Error);
+}
+
 TEST_CASE("embedding gather on CUDA is bit-identical to the CPU for f32/bf16/f16 tables", "[cuda]") {
     NEED_GPU();
     std::mt19937 rng(404);

@@ -262,20 +262,29 @@ TEST_CASE("qkv_rope_cache and attention_at on CUDA match the CPU (GQA, q/k norms
         }
 }
 
-TEST_CASE("lora_from_heads on CUDA is bit-identical to the CPU (offsets, rescale)", "[cuda]") {
+TEST_CASE("lora_a_from_head / lora_b_from_head on CUDA are bit-identical to the CPU (offsets, rescale)", "[cuda]") {
     NEED_GPU();
     std::mt19937 rng(7003);
     const int64_t layers = 3, batch = 2, rows = layers * batch, r = 4, in = 40, out = 24;
-    const Tensor head = rnd({rows, r * (in + out)}, rng), oa = rnd({layers, r, in}, rng), ob = rnd({layers, out, r}, rng);
-    for (float div : {1.0f, 100.0f}) {
-        Tensor ac = Tensor::empty({rows, r, in}), bc = Tensor::empty({rows, out, r});
-        lora_from_heads(ac, bc, head, &oa, &ob, layers, div);
-        Tensor ag = nan_gpu({rows, r, in}), bg = nan_gpu({rows, out, r});
-        const Tensor oag = oa.to(Device::CUDA), obg = ob.to(Device::CUDA);
-        lora_from_heads(ag, bg, head.to(Device::CUDA), &oag, &obg, layers, div);
-        CHECK(worst(ag, ac, 0, 0) == 0);
-        CHECK(worst(bg, bc, 0, 0) == 0);
-        // B is A's partner transposed: row 1, output 5, rank 2 comes from head[1, r*in + 2*out + 5].
-        CHECK(bc.f32()[(1 * out + 5) * r + 2] == (head.f32()[1 * r * (in + out) + r * in + 2 * out + 5] + ob.f32()[(1 * out + 5) * r + 2]) / div);
-    }
+    const Tensor ha = rnd({rows, r * in}, rng), hb = rnd({rows, r * out}, rng);
+    const Tensor oa = rnd({layers, r, in}, rng), ob = rnd({layers, out, r}, rng);
+    const Tensor oag = oa.to(Device::CUDA), obg = ob.to(Device::CUDA);
+    for (float div : {1.0f, 100.0f})
+        for (bool offsets : {true, false}) {
+            Tensor ac = Tensor::empty({rows, r, in}), bc = Tensor::empty({rows, out, r});
+            lora_a_from_head(ac, ha, offsets ? &oa : nullptr, layers, div);
+            lora_b_from_head(bc, hb, offsets ? &ob : nullptr, layers, div);
+            Tensor ag = nan_gpu({rows, r, in}), bg = nan_gpu({rows, out, r});
+            lora_a_from_head(ag, ha.to(Device::CUDA), offsets ? &oag : nullptr, layers, div);
+            lora_b_from_head(bg, hb.to(Device::CUDA), offsets ? &obg : nullptr, layers, div);
+            CHECK(worst(ag, ac, 0, 0) == 0);
+            CHECK(worst(bg, bc, 0, 0) == 0);
+            // Row 4 is layer 1: A[4, 3, 7] = (head_a[4, 3·in + 7] + offset_a[1, 3, 7]) / div.
+            CHECK(ac.f32()[(4 * r + 3) * in + 7] == (ha.f32()[4 * r * in + 3 * in + 7] + (offsets ? oa.f32()[(1 * r + 3) * in + 7] : 0.0f)) / div);
+            // B is Bᵀ transposed: row 1, output 5, rank 2 comes from head_b[1, 2·out + 5].
+            CHECK(bc.f32()[(1 * out + 5) * r + 2] == (hb.f32()[1 * r * out + 2 * out + 5] + (offsets ? ob.f32()[(1 * out + 5) * r + 2] : 0.0f)) / div);
+        }
+    Tensor a_bad = Tensor::empty({rows, r, in});
+    CHECK_THROWS_AS(lora_a_from_head(a_bad, hb, nullptr, layers, 1.0f), Error);  // head of the wrong half
+    CHECK_THROWS_AS(lora_a_from_head(a_bad, ha, &oa, 4, 1.0f), Error);          // rows not a multiple of layers
 }

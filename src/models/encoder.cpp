@@ -92,6 +92,7 @@ TextEncoder::TextEncoder(const T2lFile& file, const std::string& prefix, Device 
     if (cfg_.arch == "bert") pos_emb_ = w_.get("embeddings.position_embeddings.weight", {cfg_.max_positions, H});
     emb_ln_w_ = w_.get("embeddings.LayerNorm.weight", {H});
     emb_ln_b_ = w_.get("embeddings.LayerNorm.bias", {H});
+    unit_scale_ = Tensor::from_floats(std::vector<float>((size_t)H, 1.0f), {H}).on(device);
     for (int i = 0; i < cfg_.n_layers; i++) {
         const std::string p = cat("encoder.layer.", i, ".");
         Layer L;
@@ -279,17 +280,17 @@ Tensor TextEncoder::forward(const std::vector<int32_t>& ids, std::vector<Tensor>
     return replay ? run->x.to(Device::CUDA) : run->x;
 }
 
+Tensor TextEncoder::task_embedding_tensor(const std::vector<int32_t>& ids) const {
+    const Tensor cls = forward(ids).rows(0, 1);
+    // F.normalize(cls, eps=1e-12) * sqrt(H) = cls / sqrt(mean(cls^2)): an RMS norm with unit weights
+    // (its eps stands in for normalize's floor on the norm; a real [CLS] state is far above both).
+    Tensor emb = Tensor::empty({1, cfg_.hidden}, DType::F32, device());
+    rms_norm(emb, cls, unit_scale_, 1e-24f / (float)cfg_.hidden, /*plus_one=*/false);
+    return emb;
+}
+
 std::vector<float> TextEncoder::task_embedding(const std::vector<int32_t>& ids) const {
-    const Tensor h = forward(ids).rows(0, 1).to(Device::CPU);  // the [CLS] row
-    const int64_t H = cfg_.hidden;
-    std::vector<float> cls(h.f32(), h.f32() + H);
-    double ss = 0;
-    for (float c : cls) ss += (double)c * c;
-    // F.normalize(p=2, eps=1e-12) then * sqrt(hidden), as the reference's embedding step.
-    const float norm = (float)std::max(std::sqrt(ss), 1e-12);
-    const float scale = std::sqrt((float)H);
-    for (float& c : cls) c = c / norm * scale;
-    return cls;
+    return task_embedding_tensor(ids).on(Device::CPU).to_floats();
 }
 
 std::vector<float> TextEncoder::sentence_embedding(const std::vector<int32_t>& ids, const SentenceConfig& sc) const {

@@ -63,7 +63,9 @@ public:
     // (n_layers + 1 CPU tensors).
     Tensor forward(const std::vector<int32_t>& ids, std::vector<Tensor>* layers = nullptr) const;
 
-    // T2L's task embedding: CLS / max(||CLS||, 1e-12) * sqrt(hidden).
+    // T2L's task embedding: CLS / max(||CLS||, 1e-12) * sqrt(hidden). The tensor form is (1, hidden)
+    // on the encoder's device, so a GPU pipeline never waits for it.
+    Tensor task_embedding_tensor(const std::vector<int32_t>& ids) const;
     std::vector<float> task_embedding(const std::vector<int32_t>& ids) const;
 
     // The model's sentence embedding: the final hidden states pooled as `sc` says (cls: the
@@ -95,6 +97,7 @@ private:
     EncoderConfig cfg_;
     WeightSource w_;
     Tensor word_emb_, type_emb_, pos_emb_, emb_ln_w_, emb_ln_b_;
+    Tensor unit_scale_;  // (hidden) ones: the task embedding's normalisation as an RMS norm
     std::vector<Layer> layers_;
     std::vector<float> inv_freq_;  // "new": the NTK-scaled rotary frequencies, (head_dim / 2)
     bool graphable_ = false;       // CUDA with f32 weights (no op needs a shared scratch buffer)

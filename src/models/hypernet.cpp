@@ -93,7 +93,7 @@ Hypernet::Hypernet(const T2lFile& file, Device device) : w_(file, "", device) {
     depth_ln_ = {w_.get("layer_depth_encoder.1.weight", {d / 4}), w_.get("layer_depth_encoder.1.bias", {d / 4})};
     type_emb_ = w_.get("layer_type_encoder.0.weight", {(int64_t)cfg_.modules.size(), d / 4});
     type_ln_ = {w_.get("layer_type_encoder.1.weight", {d / 4}), w_.get("layer_type_encoder.1.bias", {d / 4})};
-    mixer1_ = {w_.get("mixer.1.weight", {4 * d, d}), w_.get("mixer.1.bias", {4 * d})};
+    const Linear mixer1 = {w_.get("mixer.1.weight", {4 * d, d}), w_.get("mixer.1.bias", {4 * d})};
     mixer2_ = {w_.get("mixer.4.weight", {d, 4 * d}), w_.get("mixer.4.bias", {d})};
     for (int k = 1; k <= 2; k++) {
         ResBlock& b = k == 1 ? mlp1_ : mlp2_;
@@ -131,19 +131,34 @@ Hypernet::Hypernet(const T2lFile& file, Device device) : w_(file, "", device) {
             out_emb_b_.push_back(w_.get_host("out_emb." + m + ".B", {d}).to_dtype(DType::F32).reshape({1, d}).on(device));
         }
     }
-    // The layer-depth and module-type encodings do not depend on the task: computed once, kept on the host.
+    // mixer.1 sees x = [enc | depth | type], and only enc depends on the task:
+    //   W x + b = W[:, :d/2] enc + (W[:, d/2:] [depth_l | type_m] + b)
+    // The second term, one row per (module, layer), is computed here once; generate() then adds
+    // the task's term to it, on the device, without assembling x.
     {
-        std::vector<int32_t> layer_ids((size_t)cfg_.n_layers);
-        for (int l = 0; l < cfg_.n_layers; l++) layer_ids[(size_t)l] = l;
-        Tensor depth = Tensor::empty({cfg_.n_layers, d / 4}, DType::F32, device);
-        embedding(depth, depth_emb_, layer_ids.data(), cfg_.n_layers);
-        depth_h_ = norm(depth, depth_ln_).on(Device::CPU);
-        for (size_t mi = 0; mi < cfg_.modules.size(); mi++) {
+        const int64_t L = cfg_.n_layers, M = (int64_t)cfg_.modules.size();
+        std::vector<int32_t> layer_ids((size_t)L);
+        for (int64_t l = 0; l < L; l++) layer_ids[(size_t)l] = (int32_t)l;
+        Tensor depth = Tensor::empty({L, d / 4}, DType::F32, device);
+        embedding(depth, depth_emb_, layer_ids.data(), L);
+        const Tensor depth_h = norm(depth, depth_ln_).on(Device::CPU);
+        Tensor x = Tensor::zeros({M * L, d});  // [0 | depth | type] for row mi * L + l
+        for (int64_t mi = 0; mi < M; mi++) {
             Tensor type = Tensor::empty({1, d / 4}, DType::F32, device);
             const int32_t type_id = (int32_t)mi;
             embedding(type, type_emb_, &type_id, 1);
-            type_h_.push_back(norm(type, type_ln_).on(Device::CPU));
+            const Tensor type_h = norm(type, type_ln_).on(Device::CPU);
+            for (int64_t l = 0; l < L; l++) {
+                float* row = x.f32() + (mi * L + l) * d;
+                std::memcpy(row + d / 2, row_ptr(depth_h, l, 0), (size_t)(d / 4) * 4);
+                std::memcpy(row + 3 * d / 4, type_h.f32(), (size_t)(d / 4) * 4);
+            }
         }
+        mixer1_fixed_ = lin(x.on(device), mixer1);
+        const Tensor w = w_.get_host("mixer.1.weight", {4 * d, d}).to_dtype(DType::F32);
+        Tensor wt = Tensor::empty({4 * d, d / 2});
+        for (int64_t o = 0; o < 4 * d; o++) std::memcpy(wt.f32() + o * (d / 2), row_ptr(w, o, 0), (size_t)(d / 2) * 4);
+        mixer1_task_w_ = wt.on(device);
     }
     // The L variant assembles A and B where its heads ran: the offsets live there too.
     if (device == Device::CUDA && !cfg_.shared_AB_head && !cfg_.autoreg_gen)
@@ -214,17 +229,21 @@ Tensor Hypernet::add_rank_position(const Tensor& x, int64_t rows) const {
 }
 
 std::vector<LoraAdapter> Hypernet::generate(const std::vector<std::vector<float>>& task_embs) const {
-    const int64_t B = (int64_t)task_embs.size(), L = cfg_.n_layers, d = cfg_.latent, r = cfg_.r;
-    const int64_t rows = B * L;  // row b * L + layer
-    for (const auto& e : task_embs)
-        if ((int64_t)e.size() != cfg_.emb_size) fail("hypernet: task embedding has ", e.size(), " values, expected ", cfg_.emb_size);
-
-    // Task encoding (B, d/2) and layer depth encoding (L, d/4), shared by all modules.
     std::vector<float> flat;
-    for (const auto& e : task_embs) flat.insert(flat.end(), e.begin(), e.end());
+    for (const auto& e : task_embs) {
+        if ((int64_t)e.size() != cfg_.emb_size) fail("hypernet: task embedding has ", e.size(), " values, expected ", cfg_.emb_size);
+        flat.insert(flat.end(), e.begin(), e.end());
+    }
+    return generate(Tensor::from_floats(flat, {(int64_t)task_embs.size(), cfg_.emb_size}));
+}
+
+std::vector<LoraAdapter> Hypernet::generate(const Tensor& task_embs) const {
+    if (task_embs.dtype != DType::F32 || task_embs.rank() != 2 || task_embs.dim(1) != cfg_.emb_size)
+        fail("hypernet: task embeddings should be f32 (tasks, ", cfg_.emb_size, "), got ", task_embs.describe());
+    const int64_t B = task_embs.dim(0), L = cfg_.n_layers, d = cfg_.latent, r = cfg_.r;
+    const int64_t rows = B * L;  // row b * L + layer
     const Device dev = device(), host = Device::CPU;
-    const Tensor enc = norm(lin(Tensor::from_floats(flat, {B, cfg_.emb_size}).on(dev), task_lin_), task_ln_).on(host);
-    const Tensor& depth = depth_h_;
+    if (B == 0) return {};
 
     std::vector<LoraAdapter> out((size_t)B);
     for (auto& a : out) {
@@ -247,20 +266,20 @@ std::vector<LoraAdapter> Hypernet::generate(const std::vector<std::vector<float>
         }
     } wait_copies{copying};
     // The trunk (mixer and mlp1; for L also mlp2 and mlp3) has the same weights for every module:
-    // only the module-type encoding in x differs. So all modules' rows go through it together,
+    // only the module-type encoding differs. So all modules' rows go through it together,
     // module mi's rows at [mi·rows, (mi + 1)·rows): half the launches, each over twice the rows.
     const int64_t M = (int64_t)cfg_.modules.size();
-    // x = [enc | depth | type] for every (module, task, layer) row, then mixer and mlp1.
-    Tensor x = Tensor::empty({M * rows, d});
+    // mixer.1 for every (module, task, layer) row: the task's term W[:, :d/2] enc, added to the
+    // precomputed (module, layer) rows; then SiLU, mixer.4 and mlp1.
+    const Tensor enc = norm(lin(task_embs.on(dev), task_lin_), task_ln_);  // (B, d/2)
+    Tensor enc_term = Tensor::empty({B, 4 * d}, DType::F32, dev);
+    linear(enc_term, enc, mixer1_task_w_);
+    Tensor mix = Tensor::empty({M * rows, 4 * d}, DType::F32, dev);
     for (int64_t mi = 0; mi < M; mi++)
-        for (int64_t b = 0; b < B; b++)
-            for (int64_t l = 0; l < L; l++) {
-                float* row = x.f32() + (mi * rows + b * L + l) * d;
-                std::memcpy(row, row_ptr(enc, b, 0), (size_t)(d / 2) * 4);
-                std::memcpy(row + d / 2, row_ptr(depth, l, 0), (size_t)(d / 4) * 4);
-                std::memcpy(row + 3 * d / 4, type_h_[(size_t)mi].f32(), (size_t)(d / 4) * 4);
-            }
-    Tensor mix = lin(x.on(dev), mixer1_);
+        for (int64_t b = 0; b < B; b++) {
+            Tensor dst = mix.rows((mi * B + b) * L, (mi * B + b + 1) * L);
+            add_row(dst, mixer1_fixed_.rows(mi * L, (mi + 1) * L), enc_term.rows(b, b + 1));
+        }
     silu_(mix);
     mix = lin(mix, mixer2_);
     silu_(mix);
@@ -283,23 +302,30 @@ std::vector<LoraAdapter> Hypernet::generate(const std::vector<std::vector<float>
         const Tensor mlp_out = mlp_out_all.rows(r0, r0 + rows);
 
         if (plain_heads) {
-            // L: head output rows are [A flat (r*in) | B^T flat (r*out)]; A and B are cut out, offset
-            // and rescaled where the heads ran, then come to the host in one copy each.
-            const Tensor head_out = lin(head_in_all.rows(r0, r0 + rows), heads_[mi]);
-            Tensor A_all = Tensor::empty({rows, r, in}, DType::F32, dev), B_all = Tensor::empty({rows, outf, r}, DType::F32, dev);
+            // L: head output rows are [A flat (r*in) | B^T flat (r*out)]. The head runs as its two
+            // halves (weight rows [0, r·in) and the rest): A is cut out, offset and rescaled where
+            // it was computed and starts its copy to the host while B's half runs.
+            const Tensor hin = head_in_all.rows(r0, r0 + rows);
+            const Linear& head = heads_[mi];
+            const int64_t na = r * in, nb = r * outf;
+            const Linear half_a{head.w.rows(0, na), head.b.data ? head.b.rows(0, na) : Tensor()};
+            const Linear half_b{head.w.rows(na, na + nb), head.b.data ? head.b.rows(na, na + nb) : Tensor()};
             const bool on_gpu = dev == Device::CUDA;
             const Tensor* oa = !add_offset ? nullptr : on_gpu ? &offset_a_dev_[mi] : &offset_a_[mi];
             const Tensor* ob = !add_offset ? nullptr : on_gpu ? &offset_b_dev_[mi] : &offset_b_[mi];
-            lora_from_heads(A_all, B_all, head_out, oa, ob, L, rescale ? root : 1.0f);
-            if (on_gpu) {  // the copies overlap the next module's kernels; waited for after the loop
-                Tensor a_h = Tensor::empty_pinned(A_all.shape), b_h = Tensor::empty_pinned(B_all.shape);
-                gpu_copy_to_host_async(a_h.data, A_all.data, A_all.nbytes());
-                gpu_copy_to_host_async(b_h.data, B_all.data, B_all.nbytes());
-                copying.push_back(A_all);  // the device buffers stay allocated until the copies end
-                copying.push_back(B_all);
-                A_all = a_h;
-                B_all = b_h;
-            }
+            const float div = rescale ? root : 1.0f;
+            Tensor A_all = Tensor::empty({rows, r, in}, DType::F32, dev), B_all = Tensor::empty({rows, outf, r}, DType::F32, dev);
+            auto to_host = [&](Tensor& t) {  // the copy overlaps what follows; waited for after the loop
+                if (!on_gpu) return;
+                Tensor h = Tensor::empty_pinned(t.shape);
+                gpu_copy_to_host_async(h.data, t.data, t.nbytes());
+                copying.push_back(t);  // the device buffer stays allocated until its copy ends
+                t = h;
+            };
+            lora_a_from_head(A_all, lin(hin, half_a), oa, L, div);
+            to_host(A_all);
+            lora_b_from_head(B_all, lin(hin, half_b), ob, L, div);
+            to_host(B_all);
             for (int64_t b = 0; b < B; b++)
                 for (int64_t l = 0; l < L; l++) {
                     const int64_t i = b * L + l;

@@ -52,6 +52,8 @@ public:
 
     // One adapter per task embedding (each emb_size floats): every layer and module.
     std::vector<LoraAdapter> generate(const std::vector<std::vector<float>>& task_embs) const;
+    // The same from a (tasks, emb_size) f32 tensor on any device (on the GPU nothing waits for it).
+    std::vector<LoraAdapter> generate(const Tensor& task_embs) const;
 
 private:
     struct Linear { Tensor w, b; };
@@ -65,7 +67,7 @@ private:
 
     HypernetConfig cfg_;
     WeightSource w_;
-    Linear task_lin_, mixer1_, mixer2_, mlp3_l1_, mlp3_l2_;
+    Linear task_lin_, mixer2_, mlp3_l1_, mlp3_l2_;
     Norm task_ln_, depth_ln_, type_ln_, mlp3_ln_, out_emb_ln_, pos_ln_;
     Tensor depth_emb_, type_emb_, pos_emb_;
     ResBlock mlp1_, mlp2_;
@@ -73,8 +75,10 @@ private:
     std::vector<Tensor> out_emb_a_, out_emb_b_; // per module (M)
     std::vector<Tensor> offset_a_, offset_b_, mean_a_, mean_b_, std_a_, std_b_;  // per module, host
     std::vector<Tensor> offset_a_dev_, offset_b_dev_;  // per module on the GPU (L variant on CUDA)
-    Tensor depth_h_;                                   // (n_layers, d/4): LN(depth embedding), host
-    std::vector<Tensor> type_h_;                       // per module (1, d/4): LN(type embedding), host
+    // mixer.1 split by what its input holds (see the constructor): the columns that see the task
+    // encoding, and the task-free rest already applied to every (module, layer).
+    Tensor mixer1_task_w_;   // (4d, d/2) f32
+    Tensor mixer1_fixed_;    // (modules · n_layers, 4d): row mi · n_layers + l
 };
 
 }  // namespace t2l

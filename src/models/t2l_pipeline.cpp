@@ -3,6 +3,7 @@
 
 #include "cli/t2l_inputs.h"
 #include "common.h"
+#include "ops/ops.h"
 
 namespace t2l {
 
@@ -35,19 +36,32 @@ std::vector<LoraAdapter> T2lPipeline::generate(const std::vector<std::vector<flo
     return out;
 }
 
+std::vector<LoraAdapter> T2lPipeline::generate(const Tensor& embeddings) const {
+    std::vector<LoraAdapter> out = hypernet_->generate(embeddings);
+    for (auto& a : out) a.config = adapter_config_;
+    return out;
+}
+
 std::vector<DescribedAdapter> T2lPipeline::describe(const std::vector<std::string>& descriptions,
                                                     const std::function<void(size_t, size_t)>& progress) const {
     std::vector<DescribedAdapter> out(descriptions.size());
-    std::vector<std::vector<float>> embs;
+    if (out.empty()) return out;
+    // The embeddings stay where the encoder left them until the adapters are done: on a GPU the
+    // host queues the whole path without waiting.
+    const int64_t H = encoder_->config().hidden;
+    Tensor embs = Tensor::empty({(int64_t)out.size(), H}, DType::F32, encoder_->device());
     for (size_t i = 0; i < descriptions.size(); i++) {
         out[i].text = add_full_stop(descriptions[i]);
         out[i].ids = tokenize(out[i].text);
-        out[i].embedding = embed(out[i].ids);
-        embs.push_back(out[i].embedding);
+        copy_rows(embs, (int64_t)i, embed_tensor(out[i].ids));
         if (progress) progress(i + 1, descriptions.size());
     }
     std::vector<LoraAdapter> adapters = generate(embs);
-    for (size_t i = 0; i < out.size(); i++) out[i].adapter = std::move(adapters[i]);
+    const Tensor embs_h = embs.on(Device::CPU);
+    for (size_t i = 0; i < out.size(); i++) {
+        out[i].embedding.assign(embs_h.f32() + (int64_t)i * H, embs_h.f32() + (int64_t)(i + 1) * H);
+        out[i].adapter = std::move(adapters[i]);
+    }
     return out;
 }
 

@@ -37,12 +37,15 @@ public:
     // letter, WordPiece with [CLS]/[SEP], truncated at 8192 tokens.
     std::vector<int32_t> tokenize(const std::string& text) const;
     std::vector<float> embed(const std::vector<int32_t>& ids) const { return encoder_->task_embedding(ids); }
+    // The same as a (1, hidden) tensor on the pipeline's device.
+    Tensor embed_tensor(const std::vector<int32_t>& ids) const { return encoder_->task_embedding_tensor(ids); }
 
     // progress(done, total) is called after each description is embedded.
     std::vector<DescribedAdapter> describe(const std::vector<std::string>& descriptions,
                                            const std::function<void(size_t, size_t)>& progress = nullptr) const;
     // Adapters for embeddings computed elsewhere (or ids given directly).
     std::vector<LoraAdapter> generate(const std::vector<std::vector<float>>& embeddings) const;
+    std::vector<LoraAdapter> generate(const Tensor& embeddings) const;  // (tasks, hidden), any device
 
 private:
     std::unique_ptr<T2lFile> t2l_file_, enc_file_;

@@ -171,6 +171,18 @@ void add_(Tensor& y, const Tensor& x) {
     else cpu::add(y.f32(), x.f32(), y.numel());
 }
 
+void add_row(Tensor& y, const Tensor& x, const Tensor& row) {
+    const Device dev = device_of("add_row", {&y, &x, &row});
+    need_f32(y, "add_row");
+    need_f32(x, "add_row");
+    need_f32(row, "add_row");
+    const int64_t dim = x.dim(-1);
+    need(dim > 0 && row.numel() == dim && y.numel() == x.numel() && y.dim(-1) == dim, "add_row",
+         "shape mismatch " + y.describe() + " = " + x.describe() + " + " + row.describe());
+    if (dev == Device::CUDA) cuda::add_row(dptr(y), dptr(x), dptr(row), x.numel() / dim, dim);
+    else cpu::add_row(y.f32(), x.f32(), row.f32(), x.numel() / dim, dim);
+}
+
 void mul_(Tensor& y, const Tensor& x) {
     const Device dev = device_of("mul", {&y, &x});
     need_f32(y, "mul");
@@ -400,23 +412,36 @@ void argmax(Tensor& ids, const Tensor& x) {
     else cpu::argmax(ids.ptr<int32_t>(), x.f32(), n, dim);
 }
 
-void lora_from_heads(Tensor& A_all, Tensor& B_all, const Tensor& head, const Tensor* offset_a, const Tensor* offset_b,
-                     int64_t layers, float div) {
-    const Device dev = device_of("lora_from_heads", {&A_all, &B_all, &head});
-    for (const Tensor* t : {(const Tensor*)&A_all, (const Tensor*)&B_all, &head}) need_f32(*t, "lora_from_heads");
-    need(A_all.rank() == 3 && B_all.rank() == 3 && A_all.dim(0) == B_all.dim(0) && A_all.dim(1) == B_all.dim(2),
-         "lora_from_heads", "A_all must be (rows, r, in) and B_all (rows, out, r)");
-    const int64_t rows = A_all.dim(0), r = A_all.dim(1), in = A_all.dim(2), out = B_all.dim(1);
-    need(head.numel() == rows * r * (in + out), "lora_from_heads", cat("head ", head.describe(), " is not (rows, r·(in+out))"));
-    need(layers > 0 && rows % layers == 0, "lora_from_heads", "rows must be a multiple of layers");
-    if (offset_a) need(offset_a->device == dev && offset_a->dtype == DType::F32 && offset_a->numel() == layers * r * in,
-                       "lora_from_heads", "offset_a must be f32 (layers, r, in)");
-    if (offset_b) need(offset_b->device == dev && offset_b->dtype == DType::F32 && offset_b->numel() == layers * out * r,
-                       "lora_from_heads", "offset_b must be f32 (layers, out, r)");
+namespace {
+// The checks both halves make: an f32 (rows, d1, d2) result, a head of the same size, an offset
+// of (layers, d1, d2) on the same device.
+void check_lora_half(const char* op, const Tensor& all, const Tensor& head, const Tensor* offset, int64_t layers) {
+    const Device dev = device_of(op, {&all, &head});
+    need_f32(all, op);
+    need_f32(head, op);
+    need(all.rank() == 3 && head.numel() == all.numel() && head.dim(0) == all.dim(0), op,
+         cat("head ", head.describe(), " does not match ", all.describe()));
+    need(layers > 0 && all.dim(0) % layers == 0, op, "rows must be a multiple of layers");
+    if (offset)
+        need(offset->device == dev && offset->dtype == DType::F32 && offset->numel() == layers * all.dim(1) * all.dim(2), op,
+             cat("offset ", offset->describe(), " should be f32 (layers, ", all.dim(1), ", ", all.dim(2), ")"));
+}
+}  // namespace
+
+void lora_a_from_head(Tensor& A_all, const Tensor& head_a, const Tensor* offset_a, int64_t layers, float div) {
+    check_lora_half("lora_a_from_head", A_all, head_a, offset_a, layers);
+    const int64_t rows = A_all.dim(0), r = A_all.dim(1), in = A_all.dim(2);
     const float* oa = offset_a ? dptr(*offset_a) : nullptr;
+    if (A_all.device == Device::CUDA) cuda::lora_a_from_head(dptr(A_all), dptr(head_a), oa, rows, layers, r * in, div);
+    else cpu::lora_a_from_head(A_all.f32(), head_a.f32(), oa, rows, layers, r * in, div);
+}
+
+void lora_b_from_head(Tensor& B_all, const Tensor& head_b, const Tensor* offset_b, int64_t layers, float div) {
+    check_lora_half("lora_b_from_head", B_all, head_b, offset_b, layers);
+    const int64_t rows = B_all.dim(0), out = B_all.dim(1), r = B_all.dim(2);
     const float* ob = offset_b ? dptr(*offset_b) : nullptr;
-    if (dev == Device::CUDA) cuda::lora_from_heads(dptr(A_all), dptr(B_all), dptr(head), oa, ob, rows, layers, r, in, out, div);
-    else cpu::lora_from_heads(A_all.f32(), B_all.f32(), head.f32(), oa, ob, rows, layers, r, in, out, div);
+    if (B_all.device == Device::CUDA) cuda::lora_b_from_head(dptr(B_all), dptr(head_b), ob, rows, layers, r, out, div);
+    else cpu::lora_b_from_head(B_all.f32(), head_b.f32(), ob, rows, layers, r, out, div);
 }
 
 }  // namespace t2l

@@ -35,6 +35,8 @@ void add_(Tensor& y, const Tensor& x);        // y += x (same shape)
 void mul_(Tensor& y, const Tensor& x);        // y *= x (same shape)
 void scale_(Tensor& y, float s);              // y *= s
 void softcap_(Tensor& x, float cap);          // x = cap · tanh(x / cap)
+// y[i, :] = x[i, :] + row for every row i: row is one row of x's width (broadcast down the rows).
+void add_row(Tensor& y, const Tensor& x, const Tensor& row);
 
 // dst rows [row0, row0 + n) = src (n, width): writing new keys/values into a KV cache.
 // Same width, one device; an f32 src may go into a bf16 dst (rounded to nearest even).
@@ -112,10 +114,12 @@ void argmax(Tensor& ids, const Tensor& x);
 
 // ---- T2L's heads -> LoRA factors ----------------------------------------------------------------
 
-// The L hypernetwork's head output for rows i = b·layers + l, head (rows, r·in + r·out), holds A (r, in)
-// then Bᵀ (r, out). Writes A_all (rows, r, in) = (A + offset_a[l]) / div and B_all (rows, out, r) =
-// (Bᵀᵀ + offset_b[l]) / div; offsets (layers, r, in) and (layers, out, r) may be null, div = 1 for none.
-void lora_from_heads(Tensor& A_all, Tensor& B_all, const Tensor& head, const Tensor* offset_a, const Tensor* offset_b,
-                     int64_t layers, float div);
+// The L hypernetwork's head output, rows i = b·layers + l, holds A (r, in) then Bᵀ (r, out); its two
+// halves are taken apart separately (so A can travel while B is computed):
+//   lora_a_from_head: head_a (rows, r·in)  -> A_all (rows, r, in)  = (A + offset_a[l]) / div
+//   lora_b_from_head: head_b (rows, r·out) -> B_all (rows, out, r) = ((Bᵀ)ᵀ + offset_b[l]) / div
+// Offsets (layers, r, in) and (layers, out, r) may be null; div = 1 for none.
+void lora_a_from_head(Tensor& A_all, const Tensor& head_a, const Tensor* offset_a, int64_t layers, float div);
+void lora_b_from_head(Tensor& B_all, const Tensor& head_b, const Tensor* offset_b, int64_t layers, float div);
 
 }  // namespace t2l

@@ -183,6 +183,10 @@ void gelu_tanh(float* x, int64_t n) {
 
 void add(float* y, const float* x, int64_t n) { for (int64_t i = 0; i < n; i++) y[i] += x[i]; }
 void mul(float* y, const float* x, int64_t n) { for (int64_t i = 0; i < n; i++) y[i] *= x[i]; }
+void add_row(float* y, const float* x, const float* row, int64_t n, int64_t dim) {
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t j = 0; j < dim; j++) y[i * dim + j] = x[i * dim + j] + row[j];
+}
 void scale(float* y, float s, int64_t n) { for (int64_t i = 0; i < n; i++) y[i] *= s; }
 void softcap(float* x, float cap, int64_t n) { for (int64_t i = 0; i < n; i++) x[i] = cap * std::tanh(x[i] / cap); }
 
@@ -312,18 +316,24 @@ void argmax(int32_t* ids, const float* x, int64_t n, int64_t dim) {
     }
 }
 
-void lora_from_heads(float* A, float* B, const float* head, const float* offset_a, const float* offset_b, int64_t rows,
-                     int64_t layers, int64_t r, int64_t in, int64_t out, float div) {
-    const int64_t W = r * (in + out);
+// width = r·in: A's values per row, in the head's order.
+void lora_a_from_head(float* A, const float* head_a, const float* offset_a, int64_t rows, int64_t layers, int64_t width,
+                      float div) {
     for (int64_t i = 0; i < rows; i++) {
         const int64_t l = i % layers;
-        const float* h = head + i * W;
-        float* a = A + i * r * in;
-        float* b = B + i * out * r;
-        for (int64_t j = 0; j < r * in; j++) a[j] = (h[j] + (offset_a ? offset_a[l * r * in + j] : 0.0f)) / div;
+        for (int64_t j = 0; j < width; j++)
+            A[i * width + j] = (head_a[i * width + j] + (offset_a ? offset_a[l * width + j] : 0.0f)) / div;
+    }
+}
+
+void lora_b_from_head(float* B, const float* head_b, const float* offset_b, int64_t rows, int64_t layers, int64_t r,
+                      int64_t out, float div) {
+    for (int64_t i = 0; i < rows; i++) {
+        const int64_t l = i % layers;
         for (int64_t o = 0; o < out; o++)
-            for (int64_t k = 0; k < r; k++)
-                b[o * r + k] = (h[r * in + k * out + o] + (offset_b ? offset_b[(l * out + o) * r + k] : 0.0f)) / div;
+            for (int64_t k = 0; k < r; k++)  // the head holds Bᵀ: rank k's row of out values
+                B[(i * out + o) * r + k] =
+                    (head_b[(i * r + k) * out + o] + (offset_b ? offset_b[(l * out + o) * r + k] : 0.0f)) / div;
     }
 }
 

@@ -20,6 +20,7 @@ void gelu_erf(float* x, int64_t n);
 void gelu_tanh(float* x, int64_t n);
 void add(float* y, const float* x, int64_t n);
 void mul(float* y, const float* x, int64_t n);
+void add_row(float* y, const float* x, const float* row, int64_t n, int64_t dim);
 void scale(float* y, float s, int64_t n);
 void softcap(float* x, float cap, int64_t n);
 void embedding(float* y, const void* table, DType tt, const int32_t* ids, int64_t n, int64_t dim);
@@ -37,8 +38,10 @@ void qkv_rope_cache(float* q, float* k_cache, float* v_cache, const float* qkv, 
                     int64_t pos, const void* q_norm, const void* k_norm, DType norm_dtype, int n_heads, int n_kv_heads,
                     int head_dim, float eps, bool plus_one, const float* lora_B, const float* lora_t, int64_t r);
 void argmax(int32_t* ids, const float* x, int64_t n, int64_t dim);
-void lora_from_heads(float* A, float* B, const float* head, const float* offset_a, const float* offset_b, int64_t rows,
-                     int64_t layers, int64_t r, int64_t in, int64_t out, float div);
+void lora_a_from_head(float* A, const float* head_a, const float* offset_a, int64_t rows, int64_t layers, int64_t width,
+                      float div);
+void lora_b_from_head(float* B, const float* head_b, const float* offset_b, int64_t rows, int64_t layers, int64_t r,
+                      int64_t out, float div);
 
 // Dot product with a fixed summation order (16 interleaved partial sums, then a pairwise
 // tree), shared by linear and attention so both round the same way on every machine.
