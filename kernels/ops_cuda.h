@@ -131,11 +131,17 @@ bool linear_pair(float* y, const float* x, const void* w, DType wt, int64_t in, 
 // in one launch (act as in act_mul). False, with nothing launched, when the rows are not 16-byte
 // aligned: the caller then runs linear() and act_mul().
 bool linear_glu(float* y, const float* x, const void* w, DType wt, int64_t in, int64_t inter, int act);
+// What the skinny GEMM does with each finished sum (before it is stored).
+struct SkinnyEpilogue {
+    int act = -1;               // -1 none; else y = act(x·wᵀ + bias), act as in act_mul (no accumulate)
+    bool glu = false;           // w is a stacked (2·out, in): y = act(x·w[:out]ᵀ) ∘ (x·w[out:]ᵀ), no bias
+    bool act_on_second = false; // glu: y = (x·w[:out]ᵀ) ∘ act(x·w[out:]ᵀ) instead (gte's up|gate)
+};
 // f32 weights and 2..64 rows of x on the tensor cores at f32 accuracy (skinny_gemm.cu); bias f32
 // or null. False, with nothing launched, for shapes it does not take (in % 16, alignment, n) or
 // with T2L_SKINNY=0: the caller then takes the GEMV / cuBLAS path.
 bool linear_skinny(float* y, const float* x, const float* w, const float* bias, int64_t n, int64_t in, int64_t out,
-                   bool accumulate = false);
+                   bool accumulate = false, SkinnyEpilogue ep = {});
 // How the skinny GEMM cuts its work (benchmarks; set_skinny_config(nullptr) restores the defaults).
 struct SkinnyConfig {
     int rows_per_warp = 0;         // 16-row tiles per warp: 1 or 2; 0 picks (1)

@@ -11,6 +11,9 @@
 //   a·b ≈ big_a·big_b + big_a·small_b + small_a·big_b
 // (the small·small term lies below f32 rounding; accumulation is f32 in the tensor core).
 //
+// The epilogue may apply an activation, or (glu) take a stacked gate|up weight whose 16-row tile is
+// 8 rows of each half: a lane then holds both halves of its outputs and writes act(gate) ∘ up.
+//
 // Layout: mma.sync m16n8k8 with the weights as A (16 output rows) and xᵀ as B (8 rows of x).
 // Each lane loads 16 bytes of a weight row (4 consecutive k) and 16 bytes of a row of x: the
 // k8 steps use the 4 values in the order (k, k+1) -> (col t, col t+4) of the fragment, the same
@@ -167,7 +170,7 @@ template <int NT, int RT>
 __global__ void __launch_bounds__(kWarps * 32) skinny_gemm_kernel(float* __restrict__ y, const float* __restrict__ x,
                                                                   const float* __restrict__ w,
                                                                   const float* __restrict__ bias, int n, int64_t in,
-                                                                  int64_t out, int ks, bool accumulate) {
+                                                                  int64_t out, int ks, bool accumulate, SkinnyEpilogue ep) {
     constexpr int U = RT == 1 ? 4 : 2;  // 16-wide k blocks per step
     pdl_wait();  // x (and y, when accumulating) only after the kernel before has finished
     // Blocks with blockIdx.y = 1 take x rows 32..63 (n up to 64: two groups of 32 in one launch).
@@ -176,15 +179,23 @@ __global__ void __launch_bounds__(kWarps * 32) skinny_gemm_kernel(float* __restr
     n = min(n - 32 * (int)blockIdx.y, 32);
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     const int g = lane >> 2, t = lane & 3;  // the fragment's row group and column in the group
-    const int64_t o0 = (int64_t)(blockIdx.x / ks) * 16 * RT;  // the block's first output row
+    // The block's first output: a tile is 16 rows of w, which for glu are 8 outputs (rows g of the
+    // first half, rows g + 8 of the second).
+    const int64_t o0 = (int64_t)(blockIdx.x / ks) * (ep.glu ? 8 : 16) * RT;
     const int part = (int)(blockIdx.x % ks);
     // Rows past the end read the last row (never past w) and are not stored.
     const float* wa[RT];
     const float* wb[RT];
 #pragma unroll
     for (int rt = 0; rt < RT; rt++) {
-        wa[rt] = w + min(o0 + 16 * rt + g, out - 1) * in + 4 * t;
-        wb[rt] = w + min(o0 + 16 * rt + g + 8, out - 1) * in + 4 * t;
+        if (ep.glu) {
+            const int64_t o = min(o0 + 8 * rt + g, out - 1);
+            wa[rt] = w + o * in + 4 * t;
+            wb[rt] = w + (out + o) * in + 4 * t;
+        } else {
+            wa[rt] = w + min(o0 + 16 * rt + g, out - 1) * in + 4 * t;
+            wb[rt] = w + min(o0 + 16 * rt + g + 8, out - 1) * in + 4 * t;
+        }
     }
     const float* xr[NT];
     bool x_ok[NT];
@@ -229,19 +240,30 @@ __global__ void __launch_bounds__(kWarps * 32) skinny_gemm_kernel(float* __restr
         for (int v = 1; v < kWarps; v++) s += mine[v * kTile + i];
         mine[i] = s;
     }
-    // Entry (rt, nt, e, lane): output row 16·rt + g (+ 8 for e >= 2), x row nt·8 + 2t + (e & 1).
-    auto store = [&](int i, float v) {
+    // Entry (rt, nt, e, lane): w row 16·rt + g (+ 8 for e >= 2), x row nt·8 + 2t + (e & 1).
+    // total(i) is entry i's sum over the whole of k.
+    auto store = [&](int i, auto total) {
         const int l = i % 32, e = (i / 32) % 4, nt = (i / 128) % NT, rt = i / (128 * NT);
-        const int64_t row = o0 + 16 * rt + (l >> 2) + (e >= 2 ? 8 : 0);
         const int xrow = nt * 8 + 2 * (l & 3) + (e & 1);
+        if (ep.glu) {  // e < 2 holds the first half's output, entry i + 64 (e + 2) the second's
+            if (e >= 2) return;
+            const int64_t o = o0 + 8 * rt + (l >> 2);
+            if (o < out && xrow < n) {
+                const float a = total(i), b = total(i + 64);
+                y[(int64_t)xrow * out + o] = ep.act_on_second ? a * act_fn(b, ep.act) : act_fn(a, ep.act) * b;
+            }
+            return;
+        }
+        const int64_t row = o0 + 16 * rt + (l >> 2) + (e >= 2 ? 8 : 0);
         if (row < out && xrow < n) {
             float* dst = y + (int64_t)xrow * out + row;
-            *dst = v + (bias ? bias[row] : 0.0f) + (accumulate ? *dst : 0.0f);
+            float v = total(i) + (bias ? bias[row] : 0.0f) + (accumulate ? *dst : 0.0f);
+            *dst = ep.act >= 0 ? act_fn(v, ep.act) : v;
         }
     };
     if (ks == 1) {
         __syncthreads();
-        for (int i = threadIdx.x; i < kTile; i += blockDim.x) store(i, mine[i]);
+        for (int i = threadIdx.x; i < kTile; i += blockDim.x) store(i, [&](int j) { return mine[j]; });
         return;
     }
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
@@ -250,29 +272,31 @@ __global__ void __launch_bounds__(kWarps * 32) skinny_gemm_kernel(float* __restr
     namespace cg = cooperative_groups;
     cg::cluster_group cluster = cg::this_cluster();
     cluster.sync();
-    if (part == 0)
-        for (int i = threadIdx.x; i < kTile; i += blockDim.x) {
+    if (part == 0) {
+        auto cluster_total = [&](int j) {
             float v[kMaxCluster];  // all remote loads in flight, then the sum in rank order
 #pragma unroll
-            for (int r = 0; r < kMaxCluster; r++) v[r] = r < ks ? cluster.map_shared_rank(mine, r)[i] : 0.0f;
+            for (int r = 0; r < kMaxCluster; r++) v[r] = r < ks ? cluster.map_shared_rank(mine, r)[j] : 0.0f;
             float s = 0.0f;
 #pragma unroll
             for (int r = 0; r < kMaxCluster; r++) s += v[r];
-            store(i, s);
-        }
+            return s;
+        };
+        for (int i = threadIdx.x; i < kTile; i += blockDim.x) store(i, cluster_total);
+    }
     cluster.sync();  // the other blocks' shared memory stays until block 0 has read it
 #endif
 }
 
 template <int NT, int RT>
 void launch(float* y, const float* x, const float* w, const float* bias, int64_t n, int64_t in, int64_t out, int ks,
-            bool accumulate) {
-    const int64_t tiles = (out + 16 * RT - 1) / (16 * RT);
+            bool accumulate, SkinnyEpilogue ep) {
+    const int64_t per_tile = (ep.glu ? 8 : 16) * RT, tiles = (out + per_tile - 1) / per_tile;
     // A cluster when k is split; programmatic dependent launch when on (the blocks start while
     // the kernel before drains, and wait at pdl_wait).
     const unsigned groups = (unsigned)((n + 31) / 32);  // of 32 rows of x, side by side in the grid
     launch_pdl_cluster(skinny_gemm_kernel<NT, RT>, dim3((unsigned)(tiles * ks), groups), dim3(kWarps * 32), 0, ks, y, x,
-                       w, bias, (int)n, in, out, ks, accumulate);
+                       w, bias, (int)n, in, out, ks, accumulate, ep);
 }
 
 SkinnyConfig g_config;  // set_skinny_config (benchmarks); the defaults otherwise
@@ -287,9 +311,11 @@ bool skinny_disabled() {
 void set_skinny_config(const SkinnyConfig* c) { g_config = c ? *c : SkinnyConfig{}; }
 
 bool linear_skinny(float* y, const float* x, const float* w, const float* bias, int64_t n, int64_t in, int64_t out,
-                   bool accumulate) {
+                   bool accumulate, SkinnyEpilogue ep) {
     if (skinny_disabled() || n < 2 || n > 64 || in % 16 || in > INT32_MAX || out <= 0 || !aligned16(x) || !aligned16(w))
         return false;
+    if (ep.act > 2 || (ep.act >= 0 && accumulate) || (ep.glu && (ep.act < 0 || bias || accumulate)))
+        fail("linear (cuda skinny GEMM): an epilogue it does not take (act ", ep.act, ", glu ", ep.glu, ")");
     static const bool clusters = [] {
         int dev = 0, major = 0;
         CUDA_CHECK(cudaGetDevice(&dev));
@@ -301,7 +327,8 @@ bool linear_skinny(float* y, const float* x, const float* w, const float* bias, 
     // splitting costs more in reductions and cluster syncs than it gains in loads in flight.
     const SkinnyConfig& cf = g_config;
     const int RT = cf.rows_per_warp ? cf.rows_per_warp : 1;
-    const int64_t tiles = (out + 16 * RT - 1) / (16 * RT) * ((n + 31) / 32), kblocks = in / 16;
+    const int64_t per_tile = (ep.glu ? 8 : 16) * RT;  // outputs per tile of 16·RT weight rows
+    const int64_t tiles = (out + per_tile - 1) / per_tile * ((n + 31) / 32), kblocks = in / 16;
     int ks = 1;
     while (clusters && ks < kMaxCluster && tiles * ks * 2 <= cf.blocks_per_sm * sm_count() &&
            kblocks >= cf.min_kblocks_per_warp * kWarps * ks * 2)
@@ -309,7 +336,7 @@ bool linear_skinny(float* y, const float* x, const float* w, const float* bias, 
     if (cf.ks) ks = clusters ? std::min(cf.ks, kMaxCluster) : 1;
     const int NT = (int)((std::min<int64_t>(n, 32) + 7) / 8);
 #define T2L_SKINNY_CASE(NT_, RT_) \
-    if (NT == NT_ && RT == RT_) launch<NT_, RT_>(y, x, w, bias, n, in, out, ks, accumulate);
+    if (NT == NT_ && RT == RT_) launch<NT_, RT_>(y, x, w, bias, n, in, out, ks, accumulate, ep);
     T2L_SKINNY_CASE(1, 1) T2L_SKINNY_CASE(2, 1) T2L_SKINNY_CASE(3, 1) T2L_SKINNY_CASE(4, 1)
     T2L_SKINNY_CASE(1, 2) T2L_SKINNY_CASE(2, 2) T2L_SKINNY_CASE(3, 2) T2L_SKINNY_CASE(4, 2)
 #undef T2L_SKINNY_CASE

@@ -78,7 +78,7 @@ bool linear_glu(float*, const float*, const void*, DType, int64_t, int64_t, int)
     no_cuda("linear_glu");
     return false;
 }
-bool linear_skinny(float*, const float*, const float*, const float*, int64_t, int64_t, int64_t, bool) {
+bool linear_skinny(float*, const float*, const float*, const float*, int64_t, int64_t, int64_t, bool, SkinnyEpilogue) {
     no_cuda("linear_skinny");
     return false;
 }

@@ -158,6 +158,62 @@ TEST_CASE("linear on CUDA matches the CPU (GEMV n <= 8, cuBLAS n > 8, f32 skinny
     }
 }
 
+TEST_CASE("skinny GEMM epilogues on CUDA match the CPU: linear_act, linear_glu (f32 weights, 2..64 rows)", "[cuda]") {
+    NEED_GPU();
+    std::mt19937 rng(111);
+    const char* const act_names[] = {"silu", "gelu_tanh", "gelu_erf"};
+    // Σ|x·w| for every (row of x, row of w): the bound on each product's rounding error.
+    auto magnitudes = [](const Tensor& x, const Tensor& w) {
+        const int64_t n = x.dim(0), in = x.dim(1), out = w.dim(0);
+        const std::vector<float> xf = x.to_floats(), wf = w.to_floats();
+        std::vector<double> mag((size_t)(n * out));
+        for (int64_t i = 0; i < n; i++)
+            for (int64_t o = 0; o < out; o++) {
+                double s = 0;
+                for (int64_t k = 0; k < in; k++) s += std::fabs((double)xf[(size_t)(i * in + k)] * wf[(size_t)(o * in + k)]);
+                mag[(size_t)(i * out + o)] = s;
+            }
+        return mag;
+    };
+    // act' stays below 1.2 and |act(v)| <= |v| for all three activations.
+    struct Glu { int64_t n, in, inter; Activation act; bool second; };
+    for (const Glu& c : {Glu{21, 1024, 4096, Activation::GeluErf, true}, Glu{3, 4096, 100, Activation::SiLU, false},
+                         Glu{45, 512, 333, Activation::GeluTanh, false}, Glu{64, 256, 64, Activation::GeluErf, true}}) {
+        const Tensor x = random_tensor({c.n, c.in}, DType::F32, rng), w = random_tensor({2 * c.inter, c.in}, DType::F32, rng);
+        Tensor gu = Tensor::empty({c.n, 2 * c.inter}), y_cpu = Tensor::empty({c.n, c.inter});
+        linear_glu(y_cpu, x, w, c.act, c.second, &gu);
+        Tensor y_gpu = poisoned_gpu({c.n, c.inter});
+        linear_glu(y_gpu, x.to(Device::CUDA), w.to(Device::CUDA), c.act, c.second);
+        const std::vector<double> mag = magnitudes(x, w);
+        const double rel = f32_sum_tol(c.in) + std::ldexp(1.0, -19);
+        const float* g = gu.f32();
+        const std::vector<float> ref = y_cpu.to_floats();
+        const Measured m = compare(y_gpu.to_floats(), ref, [&](size_t e) {
+            const size_t i = e / (size_t)c.inter, o = e % (size_t)c.inter, a = i * 2 * (size_t)c.inter + o, b = a + (size_t)c.inter;
+            return 1.2 * rel * (mag[a] * std::fabs(g[b]) + mag[b] * std::fabs(g[a])) + 4e-6 * std::fabs(ref[e]) + 1e-6;
+        });
+        report(cat("skinny glu ", act_names[(int)c.act], c.second ? " on the second half" : "", " n=", c.n, " in=", c.in,
+                   " inter=", c.inter), m);
+        CHECK(m.bad == 0);
+    }
+    struct Act { int64_t n, in, out; Activation act; bool bias; };
+    for (const Act& c : {Act{32, 2048, 2048, Activation::SiLU, true}, Act{64, 512, 2048, Activation::SiLU, false},
+                         Act{7, 4096, 77, Activation::GeluErf, true}, Act{40, 1024, 4096, Activation::GeluErf, true}}) {
+        const Tensor x = random_tensor({c.n, c.in}, DType::F32, rng), w = random_tensor({c.out, c.in}, DType::F32, rng);
+        const Tensor b = random_tensor({c.out}, DType::F32, rng);
+        Tensor y_cpu = Tensor::empty({c.n, c.out}), y_gpu = poisoned_gpu({c.n, c.out});
+        linear_act(y_cpu, x, w, c.bias ? &b : nullptr, c.act);
+        const Tensor bg = b.to(Device::CUDA);
+        linear_act(y_gpu, x.to(Device::CUDA), w.to(Device::CUDA), c.bias ? &bg : nullptr, c.act);
+        const std::vector<double> mag = magnitudes(x, w);
+        const double rel = f32_sum_tol(c.in) + std::ldexp(1.0, -19);
+        const std::vector<float> ref = y_cpu.to_floats();
+        const Measured m = compare(y_gpu.to_floats(), ref, [&](size_t e) { return 1.2 * rel * mag[e] + 4e-6 * std::fabs(ref[e]) + 1e-6; });
+        report(cat("skinny act ", act_names[(int)c.act], c.bias ? " +bias" : "", " n=", c.n, " in=", c.in, " out=", c.out), m);
+        CHECK(m.bad == 0);
+    }
+}
+
 TEST_CASE("layer_norm and rms_norm on CUDA match the CPU", "[cuda]") {
     NEED_GPU();
     std::mt19937 rng(202);

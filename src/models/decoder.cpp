@@ -555,7 +555,7 @@ void Decoder::run_step(StepState& st, KVCache& cache) const {
         const Tensor& merged_gu = merged_group_[(size_t)l][kGateUp];
         const Tensor& gate_up = merged_gu.data ? merged_gu : L.gate_up;
         if (device() == Device::CUDA && gate_up.data && !step_lora_[(size_t)l][kGateUp].A.data) {
-            linear_glu(st.act, st.h, gate_up, act);  // the activation rides in the product's launch
+            linear_glu(st.act, st.h, gate_up, act, false, &st.gu);  // the activation rides in the product's launch
         } else {
             step_project(st, st.gu, st.h, l, kGateUp);
             if (ggml_numerics_ && cfg_.act != "silu") {  // CPU only

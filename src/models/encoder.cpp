@@ -228,11 +228,10 @@ void TextEncoder::encode(Run& r, std::vector<Tensor>* layers) const {
         layer_norm(r.x, r.attn, L.attn_ln_w, L.attn_ln_b, cfg_.ln_eps, &r.x);  // post-norm: LN(x + attn(x))
 
         if (cfg_.arch == "new") {
-            linear(r.up_gate, r.x, L.up_gate_w);             // gated: down(gelu(gate) * up), one product
-            act_mul(r.gate, r.up_gate, Activation::GeluErf, /*act_on_second=*/true);
+            // gated: down(up * gelu(gate)), one product over the stacked up|gate weight
+            linear_glu(r.gate, r.x, L.up_gate_w, Activation::GeluErf, /*act_on_second=*/true, &r.up_gate);
         } else {
-            linear(r.gate, r.x, L.up_w, &L.up_b);            // plain: down(gelu(up))
-            gelu_erf_(r.gate);
+            linear_act(r.gate, r.x, L.up_w, &L.up_b, Activation::GeluErf);  // plain: down(gelu(up))
         }
         linear(r.mlp, r.gate, L.down_w, &L.down_b);
         layer_norm(r.x, r.mlp, L.mlp_ln_w, L.mlp_ln_b, cfg_.ln_eps, &r.x);    // post-norm: LN(x + mlp(x))

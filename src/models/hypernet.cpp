@@ -174,9 +174,10 @@ Hypernet::Hypernet(const T2lFile& file, Device device) : w_(file, "", device) {
     }
 }
 
-Tensor Hypernet::lin(const Tensor& x, const Linear& l) const {
+Tensor Hypernet::lin(const Tensor& x, const Linear& l, bool silu) const {
     Tensor y = Tensor::empty({x.numel() / x.dim(-1), l.w.dim(0)}, DType::F32, device());
-    linear(y, x, l.w, l.b.data ? &l.b : nullptr);
+    if (silu) linear_act(y, x, l.w, l.b.data ? &l.b : nullptr, Activation::SiLU);
+    else linear(y, x, l.w, l.b.data ? &l.b : nullptr);
     return y;
 }
 
@@ -188,21 +189,14 @@ Tensor Hypernet::norm(const Tensor& x, const Norm& n) const {
 
 // x + SiLU(l2(SiLU(l1(LN(x)))))  (dropouts are the identity at inference)
 Tensor Hypernet::res_block(const Tensor& x, const ResBlock& b) const {
-    Tensor h = lin(norm(x, b.ln), b.l1);
-    silu_(h);
-    Tensor y = lin(h, b.l2);
-    silu_(y);
+    Tensor y = lin(lin(norm(x, b.ln), b.l1, true), b.l2, true);
     add_(y, x);
     return y;
 }
 
 // SiLU(l2(SiLU(l1(LN(x)))))  -> (rows, head_in)
 Tensor Hypernet::mlp3(const Tensor& x) const {
-    Tensor h = lin(norm(x, mlp3_ln_), mlp3_l1_);
-    silu_(h);
-    Tensor y = lin(h, mlp3_l2_);
-    silu_(y);
-    return y;
+    return lin(lin(norm(x, mlp3_ln_), mlp3_l1_, true), mlp3_l2_, true);
 }
 
 // S variants: x is (rows, d); returns (rows * r, d) where row i*r + k carries rank k:
@@ -281,8 +275,7 @@ std::vector<LoraAdapter> Hypernet::generate(const Tensor& task_embs) const {
             add_row(dst, mixer1_fixed_.rows(mi * L, (mi + 1) * L), enc_term.rows(b, b + 1));
         }
     silu_(mix);
-    mix = lin(mix, mixer2_);
-    silu_(mix);
+    mix = lin(mix, mixer2_, true);
     const Tensor mlp_out_all = res_block(mix, mlp1_);  // on the device
 
     const bool sft = cfg_.training_task == "sft";

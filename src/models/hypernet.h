@@ -59,7 +59,7 @@ private:
     struct Linear { Tensor w, b; };
     struct Norm { Tensor w, b; };
     struct ResBlock { Norm ln; Linear l1, l2; };
-    Tensor lin(const Tensor& x, const Linear& l) const;
+    Tensor lin(const Tensor& x, const Linear& l, bool silu = false) const;  // x lᵀ + b, then SiLU if asked
     Tensor norm(const Tensor& x, const Norm& n) const;
     Tensor res_block(const Tensor& x, const ResBlock& b) const;
     Tensor mlp3(const Tensor& x) const;

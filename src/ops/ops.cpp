@@ -74,16 +74,45 @@ void linear_pair(Tensor& y, const Tensor& x, const Tensor& w, Tensor& y2, const 
     linear(y2, x, w2);
 }
 
-void linear_glu(Tensor& y, const Tensor& x, const Tensor& w, Activation act) {
+void linear_glu(Tensor& y, const Tensor& x, const Tensor& w, Activation act, bool act_on_second, Tensor* gu) {
     const Device dev = device_of("linear_glu", {&y, &x, &w});
     need(w.rank() == 2 && w.dim(0) % 2 == 0, "linear_glu", cat("w ", w.describe(), " is not a stacked gate|up (2I, in)"));
     const int64_t inter = w.dim(0) / 2;
     const int64_t n = check_linear("linear_glu", y, x, w, inter).n;
-    if (dev == Device::CUDA && n == 1 && cuda::linear_glu(dptr(y), dptr(x), w.data, w.dtype, w.dim(1), inter, (int)act))
-        return;
-    Tensor gu = Tensor::empty({n, 2 * inter}, DType::F32, dev);
-    linear(gu, x, w);
-    act_mul(y, gu, act);
+    if (dev == Device::CUDA) {
+        if (n == 1 && !act_on_second && cuda::linear_glu(dptr(y), dptr(x), w.data, w.dtype, w.dim(1), inter, (int)act))
+            return;
+        cuda::SkinnyEpilogue ep;
+        ep.act = (int)act;
+        ep.glu = true;
+        ep.act_on_second = act_on_second;
+        if (w.dtype == DType::F32 && cuda::linear_skinny(dptr(y), dptr(x), static_cast<const float*>(w.data), nullptr, n, w.dim(1), inter, false, ep))
+            return;
+    }
+    Tensor own;
+    if (gu) need(gu->device == dev && gu->dtype == DType::F32 && gu->numel() == n * 2 * inter, "linear_glu",
+                 cat("gu ", gu->describe(), " is not (", n, ", ", 2 * inter, ")"));
+    else own = Tensor::empty({n, 2 * inter}, DType::F32, dev);
+    Tensor& buf = gu ? *gu : own;
+    linear(buf, x, w);
+    act_mul(y, buf, act, act_on_second);
+}
+
+void linear_act(Tensor& y, const Tensor& x, const Tensor& w, const Tensor* bias, Activation act) {
+    const Device dev = bias ? device_of("linear_act", {&y, &x, &w, bias}) : device_of("linear_act", {&y, &x, &w});
+    const int64_t n = check_linear("linear_act", y, x, w).n;
+    if (dev == Device::CUDA && w.dtype == DType::F32 && (!bias || (bias->dtype == DType::F32 && bias->numel() == w.dim(0)))) {
+        cuda::SkinnyEpilogue ep;
+        ep.act = (int)act;
+        if (cuda::linear_skinny(dptr(y), dptr(x), static_cast<const float*>(w.data), bias ? dptr(*bias) : nullptr, n, w.dim(1), w.dim(0), false, ep))
+            return;
+    }
+    linear(y, x, w, bias);
+    switch (act) {
+        case Activation::SiLU: silu_(y); break;
+        case Activation::GeluTanh: gelu_tanh_(y); break;
+        case Activation::GeluErf: gelu_erf_(y); break;
+    }
 }
 
 void linear_add(Tensor& y, const Tensor& x, const Tensor& w) {

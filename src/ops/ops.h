@@ -78,9 +78,15 @@ enum class Activation { SiLU, GeluTanh, GeluErf };
 void act_mul(Tensor& y, const Tensor& gu, Activation act, bool act_on_second = false);
 
 // y (n, I) = act(x · w[:I]ᵀ) · (x · w[I:]ᵀ) for a stacked gate|up weight w (2I, in): the gated MLP's
-// first half. On CUDA one row is one launch (the activation applied as the sums are reduced); the
-// CPU, and CUDA for other shapes, run linear then act_mul.
-void linear_glu(Tensor& y, const Tensor& x, const Tensor& w, Activation act);
+// first half; with act_on_second, (x · w[:I]ᵀ) · act(x · w[I:]ᵀ) (gte's up|gate order). On CUDA one
+// launch, the activation applied where the sums end: one row (any float w) or 2..64 rows (f32 w).
+// Otherwise linear into gu (n, 2I) (allocated when null: pass it where a graph is being recorded),
+// then act_mul.
+void linear_glu(Tensor& y, const Tensor& x, const Tensor& w, Activation act, bool act_on_second = false,
+                Tensor* gu = nullptr);
+
+// y = act(x · wᵀ + bias): on CUDA one launch for f32 w and 2..64 rows, else linear then act in place.
+void linear_act(Tensor& y, const Tensor& x, const Tensor& w, const Tensor* bias, Activation act);
 
 // A fused q|k|v projection (n, 3·h·d) -> q, k, v (n, h·d), with RoPE (the rope_ rule, row i of
 // cos/sin) applied to q and k when cos and sin are given: one pass instead of three copies and
