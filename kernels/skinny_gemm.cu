@@ -39,6 +39,9 @@
 //       encoder's four products of a layer 56 -> 45 us).
 //   (6) up to 64 rows of x as two groups of blocks in one launch, so the hypernetwork runs its
 //       trunk once for both modules (32 layers x 2): hypernetwork 0.82 -> 0.71-0.76 ms warm.
+//   (7) epilogues (an activation; a gated pair of weight halves): the encoder's up|gate product and
+//       the hypernetwork's SiLU layers lose their separate activation launches (describe 1.95 ->
+//       1.91-1.94 ms warm).
 //   Tried and dropped: the next step's weight loads issued before this step's products (two
 //   register sets): slower at every shape (fewer warps fit; q head 215 -> 441 us). The weights
 //   staged through shared memory by cp.async, 2 steps ahead (no registers held): slower too
