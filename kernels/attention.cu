@@ -23,9 +23,9 @@
 //            by 4 floats so the 16-byte shared loads are conflict-free. Key tiles outside the
 //            causal/window range of the whole query tile are skipped; tiles are issued longest-
 //            first (the last query tiles see the most keys under a causal mask). d = 64/128/256.
-//   decode   attn_decode_kernel<D, G, KV> + attn_combine_kernel (split-K, "flash decoding"): the
-//            visible keys are cut into chunks, one block of 4 warps per (chunk, G query heads that
-//            share a KV head, query row), so the KV cache streams through all SMs once; each lane
+//   decode   attn_decode_kernel<D, KV> + attn_combine_kernel (split-K, "flash decoding"): the
+//            visible keys are cut into chunks, one block of 4 warps per (chunk, query head, query
+//            row), so the KV cache streams through all SMs (the heads of a group share it in L2); each lane
 //            owns D/32 dims, a warp scores KB keys per step with the loads of all KB keys in flight,
 //            reduces the KB dot products with a butterfly (KB-1 shuffles plus log2(32/KB), not 5 per
 //            key), and keeps
@@ -46,8 +46,10 @@
 //     (2) all of a step's loads issued before any is widened, 64-key chunks: t = 32768 in 76 us
 //     (f32, 73% of 4.8 TB/s) and 66 us (bf16, 42%); t = 4096 in ~20 us, launch-bound (2 kernels).
 //     A 16-key bf16 step was tried in registers and spilled 1.3 KB: not kept.
-//     (3) at most 2 query heads per block and 32-key chunks: twice the blocks, each half the work;
-//     the Llama-8B step's attention (512-token cache) 15.8 -> 10.6 us under ncu.
+//     (3) one query head per block (was up to 4 of a group, each K/V load serving all) and 32-key
+//     chunks (was 64; 16 measured slower): Llama-8B decode 220.7 -> 229.7 tok/s at 2 heads per
+//     block, 233.4 at 1; Gemma-2-2b 428.2 -> 445.2. The step's attention (512-token cache) 15.8 ->
+//     10.6 us under ncu at 2 heads. The merge of the chunks reads their (m, l) in parallel.
 //   A span that fits one chunk (the text encoder's ~20 keys) is normalised by its own block, so
 //   no combine kernel is launched: the encoder's attention 8.6 us (prefill kernel) -> 5.1 us
 //   (decode kernel + combine) -> one launch.
@@ -352,23 +354,29 @@ __device__ __forceinline__ float butterfly_sum(float (&s)[KB], int lane) {
 constexpr int kMaxSplits = 1024;
 
 __device__ void combine_head(float* __restrict__ out, const float* P, int splits, int D, float* wgt) {
-    float M = -INFINITY;
-    for (int s = 0; s < splits; s++) M = fmaxf(M, __ldcg(P + (int64_t)s * (D + 2)));
-    for (int s = threadIdx.x; s < splits; s += blockDim.x)
-        wgt[s] = M == -INFINITY ? 0.0f : expf(__ldcg(P + (int64_t)s * (D + 2)) - M);
-    __syncthreads();
-    float L = 0.0f;
-    for (int s = 0; s < splits; s++) L += wgt[s] * __ldcg(P + (int64_t)s * (D + 2) + 1);
+    __shared__ float red[32];
+    // Every chunk's m and l is read by its own thread (all loads in flight at once), then reduced
+    // over the block: two L2 round trips, not a chain of `splits` of them.
+    float m_mine = -INFINITY;
+    for (int s = threadIdx.x; s < splits; s += blockDim.x) m_mine = fmaxf(m_mine, __ldcg(P + (int64_t)s * (D + 2)));
+    const float M = block_max(m_mine, red);
+    float l_mine = 0.0f;
+    for (int s = threadIdx.x; s < splits; s += blockDim.x) {
+        const float w = M == -INFINITY ? 0.0f : expf(__ldcg(P + (int64_t)s * (D + 2)) - M);
+        wgt[s] = w;
+        l_mine += w * __ldcg(P + (int64_t)s * (D + 2) + 1);
+    }
+    const float L = block_sum(l_mine, red);  // its barrier also publishes wgt
     const float inv = L > 0.0f ? 1.0f / L : 0.0f;
     for (int d = threadIdx.x; d < D; d += blockDim.x) {
         float acc = 0.0f;
+#pragma unroll 4
         for (int s = 0; s < splits; s++) acc += wgt[s] * __ldcg(P + (int64_t)s * (D + 2) + 2 + d);
         out[d] = acc * inv;
     }
-    __syncthreads();  // wgt may be reused by the caller's next head
+    __syncthreads();  // wgt may be reused by the caller
 }
 
-// One block per (i, h).
 __global__ void attn_combine_kernel(float* __restrict__ out, const float* __restrict__ part, int splits, int D) {
     pdl_trigger();
     pdl_wait();
@@ -377,9 +385,10 @@ __global__ void attn_combine_kernel(float* __restrict__ out, const float* __rest
 }
 
 // part (n, h, splits, D + 2): per chunk and head, the running max m, the sum l and the unnormalised o.
-// With `done` (one zeroed counter per (row, head group)) the last block of a head group to finish
-// merges the chunks itself and resets the counter: the combine kernel's launch disappears.
-template <int D, int G, typename KV>
+// One block per (chunk, query head, query row). With `done` (one zeroed counter per (row, head))
+// the last block of a head to finish merges the chunks itself and resets the counter: the combine
+// kernel's launch disappears.
+template <int D, typename KV>
 __global__ void __launch_bounds__(kDecodeWarps * 32, 4)  // 4 blocks per SM: the launcher sizes one wave by it
     attn_decode_kernel(float* __restrict__ part, const float* __restrict__ q, const KV* __restrict__ k,
                        const KV* __restrict__ v, AttnArgs a, int64_t span_lo, int64_t chunk, int splits,
@@ -390,10 +399,10 @@ __global__ void __launch_bounds__(kDecodeWarps * 32, 4)  // 4 blocks per SM: the
     constexpr int KB = EPL >= 8 ? 4 : 8;  // keys per warp step (fewer for d = 256: registers)
     constexpr int LPK = 32 / KB;          // lanes that hold one key's score after the butterfly
     static_assert(KB >= 2 && KB <= 32 && (KB & (KB - 1)) == 0, "keys per step: a power of two up to 32");
-    __shared__ float sm_m[kDecodeWarps][G], sm_l[kDecodeWarps][G];
-    __shared__ float sm_o[kDecodeWarps][G][D];
+    __shared__ float sm_m[kDecodeWarps], sm_l[kDecodeWarps];
+    __shared__ float sm_o[kDecodeWarps][D];
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-    const int split = blockIdx.x, h0 = blockIdx.y * G, kvh = h0 / a.group;
+    const int split = blockIdx.x, h = blockIdx.y, kvh = h / a.group;
     const int64_t i = blockIdx.z;
     if (a.pos) {  // one query at *pos over keys 0..*pos: the chunks are cut here, not on the host
         a.q_pos0 = *a.pos;
@@ -405,15 +414,10 @@ __global__ void __launch_bounds__(kDecodeWarps * 32, 4)  // 4 blocks per SM: the
     visible(a, i, &first, &last);
     const int64_t lo = max(first, span_lo + split * chunk), hi = min(last, span_lo + (split + 1) * chunk - 1);
 
-    float qr[G][EPL], o[G][EPL], m[G], l[G];
+    float qr[EPL], o[EPL], m = -INFINITY, l = 0.0f;
+    load_vec<float, EPL>(q + i * a.qw + (int64_t)h * D + lane * EPL, qr);
 #pragma unroll
-    for (int g = 0; g < G; g++) {
-        load_vec<float, EPL>(q + i * a.qw + (int64_t)(h0 + g) * D + lane * EPL, qr[g]);
-        m[g] = -INFINITY;
-        l[g] = 0.0f;
-#pragma unroll
-        for (int e = 0; e < EPL; e++) o[g][e] = 0.0f;
-    }
+    for (int e = 0; e < EPL; e++) o[e] = 0.0f;
     const KV* kbase = k + (int64_t)kvh * D + lane * EPL;
     const KV* vbase = v + (int64_t)kvh * D + lane * EPL;
 
@@ -437,66 +441,60 @@ __global__ void __launch_bounds__(kDecodeWarps * 32, 4)  // 4 blocks per SM: the
             unpack_raw(vr[j], vf[j]);
         }
         const bool mine_valid = kb + lane / LPK <= hi;
+        float s[KB];
 #pragma unroll
-        for (int g = 0; g < G; g++) {
-            float s[KB];
+        for (int j = 0; j < KB; j++) {
+            float acc = 0.0f;
 #pragma unroll
-            for (int j = 0; j < KB; j++) {
-                float acc = 0.0f;
+            for (int e = 0; e < EPL; e++) acc = fmaf(qr[e], kf[j][e], acc);
+            s[j] = acc;
+        }
+        float sc = butterfly_sum<KB>(s, lane);
+        sc = mine_valid ? cap_score(sc, a) : -INFINITY;
+        float bm = sc;
 #pragma unroll
-                for (int e = 0; e < EPL; e++) acc = fmaf(qr[g][e], kf[j][e], acc);
-                s[j] = acc;
-            }
-            float sc = butterfly_sum<KB>(s, lane);
-            sc = mine_valid ? cap_score(sc, a) : -INFINITY;
-            float bm = sc;
+        for (int off = 16; off >= LPK; off /= 2) bm = fmaxf(bm, __shfl_xor_sync(0xffffffffu, bm, off));
+        const float m_new = fmaxf(m, bm);  // finite: key kb is visible
+        const float alpha = expf(m - m_new);
+        const float p = expf(sc - m_new);
+        float ps = p;
 #pragma unroll
-            for (int off = 16; off >= LPK; off /= 2) bm = fmaxf(bm, __shfl_xor_sync(0xffffffffu, bm, off));
-            const float m_new = fmaxf(m[g], bm);  // finite: key kb is visible
-            const float alpha = expf(m[g] - m_new);
-            const float p = expf(sc - m_new);
-            float ps = p;
+        for (int off = 16; off >= LPK; off /= 2) ps += __shfl_xor_sync(0xffffffffu, ps, off);
+        l = l * alpha + ps;
+        m = m_new;
 #pragma unroll
-            for (int off = 16; off >= LPK; off /= 2) ps += __shfl_xor_sync(0xffffffffu, ps, off);
-            l[g] = l[g] * alpha + ps;
-            m[g] = m_new;
+        for (int e = 0; e < EPL; e++) o[e] *= alpha;
 #pragma unroll
-            for (int e = 0; e < EPL; e++) o[g][e] *= alpha;
+        for (int j = 0; j < KB; j++) {
+            const float pj = __shfl_sync(0xffffffffu, p, j * LPK);
 #pragma unroll
-            for (int j = 0; j < KB; j++) {
-                const float pj = __shfl_sync(0xffffffffu, p, j * LPK);
-#pragma unroll
-                for (int e = 0; e < EPL; e++) o[g][e] = fmaf(pj, vf[j][e], o[g][e]);
-            }
+            for (int e = 0; e < EPL; e++) o[e] = fmaf(pj, vf[j][e], o[e]);
         }
     }
 
     // Merge the four warps' (m, l, o) and write this chunk's partial result.
-#pragma unroll
-    for (int g = 0; g < G; g++) {
-        if (lane == 0) {
-            sm_m[warp][g] = m[g];
-            sm_l[warp][g] = l[g];
-        }
-#pragma unroll
-        for (int e = 0; e < EPL; e++) sm_o[warp][g][lane * EPL + e] = o[g][e];
+    if (lane == 0) {
+        sm_m[warp] = m;
+        sm_l[warp] = l;
     }
+#pragma unroll
+    for (int e = 0; e < EPL; e++) sm_o[warp][lane * EPL + e] = o[e];
     __syncthreads();
-    for (int idx = threadIdx.x; idx < G * D; idx += kDecodeWarps * 32) {
-        const int g = idx / D, d = idx % D;
+    const int64_t row = i * a.n_heads + h;  // the (query row, head) this block serves
+    for (int d = threadIdx.x; d < D; d += kDecodeWarps * 32) {
         float M = -INFINITY;
 #pragma unroll
-        for (int w = 0; w < kDecodeWarps; w++) M = fmaxf(M, sm_m[w][g]);
+        for (int w = 0; w < kDecodeWarps; w++) M = fmaxf(M, sm_m[w]);
         float L = 0.0f, O = 0.0f;
         if (M != -INFINITY) {
 #pragma unroll
             for (int w = 0; w < kDecodeWarps; w++) {
-                const float f = expf(sm_m[w][g] - M);
-                L += f * sm_l[w][g];
-                O += f * sm_o[w][g][d];
+                const float f = expf(sm_m[w] - M);
+                L += f * sm_l[w];
+                O += f * sm_o[w][d];
             }
         }
-        float* dst = part + (((i * a.n_heads + h0 + g) * splits + split) * (D + 2));
+        float* dst = part + ((row * splits + split) * (D + 2));
         dst[2 + d] = O;
         if (d == 0) {
             dst[0] = M;
@@ -506,14 +504,10 @@ __global__ void __launch_bounds__(kDecodeWarps * 32, 4)  // 4 blocks per SM: the
     __shared__ float wgt[kMaxSplits];
     if (!done) {
         if (splits != 1) return;
-        // One chunk (short spans): this block holds whole rows and normalises them itself, the
+        // One chunk (short spans): this block holds the whole row and normalises it itself, the
         // same arithmetic the combine kernel would do, whose launch the host then skips.
         __syncthreads();
-#pragma unroll 1
-        for (int g = 0; g < G; g++) {
-            const int64_t row = i * a.n_heads + h0 + g;
-            combine_head(out + row * D, part + row * (D + 2), 1, D, wgt);
-        }
+        combine_head(out + row * D, part + row * (D + 2), 1, D, wgt);
         return;
     }
     // The threadfence pattern: publish this block's partials, count it in; the block that counts
@@ -521,16 +515,12 @@ __global__ void __launch_bounds__(kDecodeWarps * 32, 4)  // 4 blocks per SM: the
     __shared__ bool counted_last;
     __threadfence();
     __syncthreads();
-    unsigned* counter = done + i * (a.n_heads / G) + blockIdx.y;
+    unsigned* counter = done + row;
     if (threadIdx.x == 0) counted_last = atomicAdd(counter, 1u) == (unsigned)splits - 1;
     __syncthreads();
     if (!counted_last) return;
     __threadfence();
-#pragma unroll 1
-    for (int g = 0; g < G; g++) {
-        const int64_t row = i * a.n_heads + h0 + g;
-        combine_head(out + row * D, part + row * splits * (D + 2), splits, D, wgt);
-    }
+    combine_head(out + row * D, part + row * splits * (D + 2), splits, D, wgt);
     if (threadIdx.x == 0) *counter = 0;  // ready for the next launch
 }
 
@@ -619,39 +609,17 @@ void prefill(float* out, const float* q, const void* k, const void* v, const Att
     }
 }
 
-// Query heads per decode block: 2 when the group divides (each key and value loaded serves both),
-// else 1. More heads per block means fewer, longer blocks: Llama-8B's step (group 4) took 15.8 us
-// per attention at 4 heads, 10.6 us at 2 (with 32-key chunks), decode 220.7 -> 229.7 tok/s.
-int decode_heads_per_block(int group, int head_dim) {
-    for (int g : {2, 1})
-        if (group % g == 0 && g * (head_dim / 32) <= 16) return g;
-    return 1;
-}
-
-template <int D, int G, typename KV>
-void launch_decode_g(float* part, const float* q, const KV* k, const KV* v, const AttnArgs& a, int64_t span_lo,
-                     int64_t chunk, int splits, float* out, unsigned* done) {
-    const dim3 grid((unsigned)splits, (unsigned)(a.n_heads / G), (unsigned)a.n);
-    launch_pdl(attn_decode_kernel<D, G, KV>, grid, dim3(kDecodeWarps * 32), 0, part, q, k, v, a, span_lo, chunk, splits, out,
-               done);
-}
-
 template <int D, typename KV>
-void launch_decode_d(int G, float* part, const float* q, const KV* k, const KV* v, const AttnArgs& a, int64_t span_lo,
+void launch_decode_d(float* part, const float* q, const KV* k, const KV* v, const AttnArgs& a, int64_t span_lo,
                      int64_t chunk, int splits, float* out, unsigned* done) {
-    constexpr int EPL = D / 32;
-    switch (G) {
-        case 1: launch_decode_g<D, 1>(part, q, k, v, a, span_lo, chunk, splits, out, done); break;
-        case 2: if constexpr (2 * EPL <= 16) { launch_decode_g<D, 2>(part, q, k, v, a, span_lo, chunk, splits, out, done); break; }
-                [[fallthrough]];
-        default: fail("attention (cuda decode): no kernel for ", G, " heads per block at head_dim ", D);
-    }
+    const dim3 grid((unsigned)splits, (unsigned)a.n_heads, (unsigned)a.n);
+    launch_pdl(attn_decode_kernel<D, KV>, grid, dim3(kDecodeWarps * 32), 0, part, q, k, v, a, span_lo, chunk, splits, out,
+               done);
 }
 
 // How decode cuts the keys: the first key any query row sees, keys per chunk, chunks.
 struct DecodePlan {
     int64_t span_lo, chunk, splits;
-    int G;
 };
 DecodePlan plan_decode(const AttnArgs& a) {
     // The keys some query row sees: from row 0's first to row n-1's last (both grow with the row).
@@ -662,8 +630,7 @@ DecodePlan plan_decode(const AttnArgs& a) {
     const int64_t span_hi = a.causal && !a.pos ? std::min(posn, a.t - 1) : a.t - 1;
     int64_t span = std::max<int64_t>(0, span_hi - span_lo + 1);
     if (a.pos && a.window > 0) span = std::min(span, a.window);
-    const int G = decode_heads_per_block(a.group, a.head_dim);
-    const int64_t head_blocks = a.n * (a.n_heads / G);
+    const int64_t head_blocks = a.n * a.n_heads;
     // Enough chunks for ~4 blocks per SM (one wave at the kernels' register use), but at least 32
     // keys per chunk (one step of 8 keys for each of the 4 warps; 16 measured slower, 212.8 tok/s
     // against 221.0 at 4 heads per block).
@@ -676,7 +643,7 @@ DecodePlan plan_decode(const AttnArgs& a) {
         chunk = (span + kMaxSplits - 1) / kMaxSplits;
         splits = (span + chunk - 1) / chunk;
     }
-    return {span_lo, chunk, splits, G};
+    return {span_lo, chunk, splits};
 }
 
 // part: scratch of n·h·splits·(D+2) floats, or null for the shared workspace. done: zeroed
@@ -686,16 +653,15 @@ void decode(float* out, const float* q, const void* k, const void* v, const Attn
             unsigned* done = nullptr) {
     const DecodePlan plan = plan_decode(a);
     const int64_t D = a.head_dim, span_lo = plan.span_lo, chunk = plan.chunk;
-    const int G = plan.G;
     if (!part) part = static_cast<float*>(workspace(kWsAttnPartial, (size_t)(a.n * a.n_heads * plan.splits * (D + 2)) * 4));
     const KV* kk = static_cast<const KV*>(k);
     const KV* vv = static_cast<const KV*>(v);
     const int sp = (int)plan.splits;
     switch (a.head_dim) {
-        case 32: launch_decode_d<32>(G, part, q, kk, vv, a, span_lo, chunk, sp, out, done); break;
-        case 64: launch_decode_d<64>(G, part, q, kk, vv, a, span_lo, chunk, sp, out, done); break;
-        case 128: launch_decode_d<128>(G, part, q, kk, vv, a, span_lo, chunk, sp, out, done); break;
-        case 256: launch_decode_d<256>(G, part, q, kk, vv, a, span_lo, chunk, sp, out, done); break;
+        case 32: launch_decode_d<32>(part, q, kk, vv, a, span_lo, chunk, sp, out, done); break;
+        case 64: launch_decode_d<64>(part, q, kk, vv, a, span_lo, chunk, sp, out, done); break;
+        case 128: launch_decode_d<128>(part, q, kk, vv, a, span_lo, chunk, sp, out, done); break;
+        case 256: launch_decode_d<256>(part, q, kk, vv, a, span_lo, chunk, sp, out, done); break;
         default: fail("attention (cuda decode): head_dim ", a.head_dim, " has no decode kernel (32, 64, 128, 256)");
     }
     check_launch("attention (cuda decode)");
