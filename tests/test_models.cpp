@@ -199,6 +199,9 @@ TEST_CASE("T2L: every variant's adapter, and the base model with it, match the r
         const json::Value info = json::parse(read_file(t2l_test::fixture(dir + "/expected.json")), dir);
         const std::vector<int32_t> prompt = ids_of(exp.find("chat.input_ids"));
         const int64_t V = model.config().vocab;
+        std::vector<std::string> descriptions;
+        std::vector<std::vector<float>> one_embs;
+        std::vector<LoraAdapter> one_adapters;  // each description on its own, for the batch below
         for (const char* d : {"desc0", "desc1", "desc2"}) {
             const std::string ds = d;
             const json::Value& di = info.at("descriptions").at(ds);
@@ -243,7 +246,29 @@ TEST_CASE("T2L: every variant's adapter, and the base model with it, match the r
             CHECK(logit_err < kLogitTol);
             CHECK(merge_diff < kLogitTol);
             CHECK(got == want);
+            descriptions.push_back(di.at("description").as_string());
+            one_embs.push_back(emb);
+            one_adapters.push_back(std::move(a));
         }
+        // The three in one batch (describe: one hypernetwork pass, rows task-major): the same
+        // embeddings and adapters as one at a time.
+        const std::vector<DescribedAdapter> batch = pipe.describe(descriptions);
+        REQUIRE(batch.size() == 3);
+        double batch_diff = 0;
+        for (size_t k = 0; k < 3; k++) {
+            REQUIRE(batch[k].embedding.size() == one_embs[k].size());
+            batch_diff = std::max(batch_diff, max_abs_diff(batch[k].embedding.data(), one_embs[k].data(), one_embs[k].size()));
+            const LoraAdapter& b = batch[k].adapter;
+            REQUIRE(b.modules.size() == one_adapters[k].modules.size());
+            for (size_t j = 0; j < b.modules.size(); j++) {
+                const LoraModule &x = b.modules[j], &y = one_adapters[k].modules[j];
+                REQUIRE((x.layer == y.layer && x.module == y.module && x.A.shape == y.A.shape && x.B.shape == y.B.shape));
+                batch_diff = std::max(batch_diff, max_abs_diff(x.A.f32(), y.A.f32(), (size_t)y.A.numel()));
+                batch_diff = std::max(batch_diff, max_abs_diff(x.B.f32(), y.B.f32(), (size_t)y.B.numel()));
+            }
+        }
+        std::printf("%-7s %-20s three descriptions in one batch vs one at a time: max abs difference %.1e\n", c.family, c.name, batch_diff);
+        CHECK(batch_diff < 1e-6);
     }
 }
 
