@@ -30,7 +30,7 @@
 //            reduces the KB dot products with a butterfly (KB-1 shuffles plus log2(32/KB), not 5 per
 //            key), and keeps
 //            (m, l, o) per head; a second kernel merges the chunks' partial (m, l, o), or, in the
-//            decode step (attention_at), the last block of each head group to finish does.
+//            decode step (attention_at), the last block of each (row, head) to finish does.
 //            d = 32/64/128/256. Both (and the generic kernel) use programmatic dependent launch:
 //            they start while the kernel before drains and wait for its results (ops_common.cuh).
 //   generic  attn_generic_kernel<KV>: one warp per (query, head), key by key. Any d <= 256 and any
@@ -647,7 +647,7 @@ DecodePlan plan_decode(const AttnArgs& a) {
 }
 
 // part: scratch of n·h·splits·(D+2) floats, or null for the shared workspace. done: zeroed
-// counters, one per (row, head group), for the single-kernel form; null for decode + combine.
+// counters, one per (row, head), for the single-kernel form; null for decode + combine.
 template <typename KV>
 void decode(float* out, const float* q, const void* k, const void* v, const AttnArgs& a, float* part = nullptr,
             unsigned* done = nullptr) {
@@ -665,7 +665,7 @@ void decode(float* out, const float* q, const void* k, const void* v, const Attn
         default: fail("attention (cuda decode): head_dim ", a.head_dim, " has no decode kernel (32, 64, 128, 256)");
     }
     check_launch("attention (cuda decode)");
-    if (done || sp == 1) return;  // merged by the last block of each head group, or by the only one
+    if (done || sp == 1) return;  // merged by the last block of each head, or by the only one
     launch_pdl(attn_combine_kernel, dim3((unsigned)(a.n * a.n_heads)), dim3(128), 0, out, (const float*)part, sp, a.head_dim);
 }
 
@@ -907,8 +907,8 @@ AttnArgs step_args(const int32_t* pos, int64_t capacity, const AttentionParams& 
 }
 }  // namespace
 
-// The step's scratch: the decode kernel's done-counters (one per head group; n_heads bounds them,
-// rounded up to 4 so the partials after them stay 16-byte aligned), then the partials.
+// The step's scratch: the decode kernel's done-counters (one per head, rounded up to 4 so the
+// partials after them stay 16-byte aligned), then the partials.
 static int64_t step_counters(const AttentionParams& p) { return (p.n_heads + 3) / 4 * 4; }
 
 int64_t attention_at_scratch(int64_t capacity, const AttentionParams& p) {
