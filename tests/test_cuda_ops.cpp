@@ -51,6 +51,21 @@ Tensor poisoned_gpu(std::vector<int64_t> shape) {
     return t.to(Device::CUDA);
 }
 
+// Σ|x·w| for every (row of x, row of w), row-major (n, out): the bound on every rounding error of
+// each dot product of y = x wᵀ.
+std::vector<double> product_magnitudes(const Tensor& x, const Tensor& w) {
+    const int64_t n = x.dim(0), in = x.dim(1), out = w.dim(0);
+    const std::vector<float> xf = x.to_floats(), wf = w.to_floats();
+    std::vector<double> mag((size_t)(n * out));
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t o = 0; o < out; o++) {
+            double s = 0;
+            for (int64_t k = 0; k < in; k++) s += std::fabs((double)xf[(size_t)(i * in + k)] * wf[(size_t)(o * in + k)]);
+            mag[(size_t)(i * out + o)] = s;
+        }
+    return mag;
+}
+
 struct Measured {
     double max_abs = 0;    // largest |gpu - cpu|
     double worst = 0;      // largest |gpu - cpu| / tolerance
@@ -113,15 +128,7 @@ TEST_CASE("linear on CUDA matches the CPU (GEMV n <= 8, cuBLAS n > 8, f32 skinny
         const Tensor xg = x.to(Device::CUDA), wg = w.to(Device::CUDA), bg = b.to(Device::CUDA);
         Tensor y_gpu = poisoned_gpu({c.n, c.out});
         linear(y_gpu, xg, wg, c.bias ? &bg : nullptr);
-        // Σ|x·w| per output element bounds every rounding error of the dot product.
-        const std::vector<float> xf = x.to_floats(), wf = w.to_floats();
-        std::vector<double> mag((size_t)(c.n * c.out));
-        for (int64_t i = 0; i < c.n; i++)
-            for (int64_t o = 0; o < c.out; o++) {
-                double s = 0;
-                for (int64_t k = 0; k < c.in; k++) s += std::fabs((double)xf[(size_t)(i * c.in + k)] * wf[(size_t)(o * c.in + k)]);
-                mag[(size_t)(i * c.out + o)] = s;
-            }
+        const std::vector<double> mag = product_magnitudes(x, w);
         const bool skinny = c.wt == DType::F32 && c.n >= 2 && c.n <= 64 && c.in % 16 == 0;
         const bool gemm = c.n > 8 && !skinny;
         // The skinny GEMM's three-term tf32 split drops terms of ~2^-22 of each product.
@@ -162,19 +169,6 @@ TEST_CASE("skinny GEMM epilogues on CUDA match the CPU: linear_act, linear_glu (
     NEED_GPU();
     std::mt19937 rng(111);
     const char* const act_names[] = {"silu", "gelu_tanh", "gelu_erf"};
-    // Σ|x·w| for every (row of x, row of w): the bound on each product's rounding error.
-    auto magnitudes = [](const Tensor& x, const Tensor& w) {
-        const int64_t n = x.dim(0), in = x.dim(1), out = w.dim(0);
-        const std::vector<float> xf = x.to_floats(), wf = w.to_floats();
-        std::vector<double> mag((size_t)(n * out));
-        for (int64_t i = 0; i < n; i++)
-            for (int64_t o = 0; o < out; o++) {
-                double s = 0;
-                for (int64_t k = 0; k < in; k++) s += std::fabs((double)xf[(size_t)(i * in + k)] * wf[(size_t)(o * in + k)]);
-                mag[(size_t)(i * out + o)] = s;
-            }
-        return mag;
-    };
     // act' stays below 1.2 and |act(v)| <= |v| for all three activations.
     struct Glu { int64_t n, in, inter; Activation act; bool second; };
     for (const Glu& c : {Glu{21, 1024, 4096, Activation::GeluErf, true}, Glu{3, 4096, 100, Activation::SiLU, false},
@@ -184,7 +178,7 @@ TEST_CASE("skinny GEMM epilogues on CUDA match the CPU: linear_act, linear_glu (
         linear_glu(y_cpu, x, w, c.act, c.second, &gu);
         Tensor y_gpu = poisoned_gpu({c.n, c.inter});
         linear_glu(y_gpu, x.to(Device::CUDA), w.to(Device::CUDA), c.act, c.second);
-        const std::vector<double> mag = magnitudes(x, w);
+        const std::vector<double> mag = product_magnitudes(x, w);
         const double rel = f32_sum_tol(c.in) + std::ldexp(1.0, -19);
         const float* g = gu.f32();
         const std::vector<float> ref = y_cpu.to_floats();
@@ -205,7 +199,7 @@ TEST_CASE("skinny GEMM epilogues on CUDA match the CPU: linear_act, linear_glu (
         linear_act(y_cpu, x, w, c.bias ? &b : nullptr, c.act);
         const Tensor bg = b.to(Device::CUDA);
         linear_act(y_gpu, x.to(Device::CUDA), w.to(Device::CUDA), c.bias ? &bg : nullptr, c.act);
-        const std::vector<double> mag = magnitudes(x, w);
+        const std::vector<double> mag = product_magnitudes(x, w);
         const double rel = f32_sum_tol(c.in) + std::ldexp(1.0, -19);
         const std::vector<float> ref = y_cpu.to_floats();
         const Measured m = compare(y_gpu.to_floats(), ref, [&](size_t e) { return 1.2 * rel * mag[e] + 4e-6 * std::fabs(ref[e]) + 1e-6; });

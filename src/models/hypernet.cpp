@@ -93,7 +93,6 @@ Hypernet::Hypernet(const T2lFile& file, Device device) : w_(file, "", device) {
     depth_ln_ = {w_.get("layer_depth_encoder.1.weight", {d / 4}), w_.get("layer_depth_encoder.1.bias", {d / 4})};
     type_emb_ = w_.get("layer_type_encoder.0.weight", {(int64_t)cfg_.modules.size(), d / 4});
     type_ln_ = {w_.get("layer_type_encoder.1.weight", {d / 4}), w_.get("layer_type_encoder.1.bias", {d / 4})};
-    const Linear mixer1 = {w_.get("mixer.1.weight", {4 * d, d}), w_.get("mixer.1.bias", {4 * d})};
     mixer2_ = {w_.get("mixer.4.weight", {d, 4 * d}), w_.get("mixer.4.bias", {d})};
     for (int k = 1; k <= 2; k++) {
         ResBlock& b = k == 1 ? mlp1_ : mlp2_;
@@ -136,29 +135,33 @@ Hypernet::Hypernet(const T2lFile& file, Device device) : w_(file, "", device) {
     // The second term, one row per (module, layer), is computed here once; generate() then adds
     // the task's term to it, on the device, without assembling x.
     {
+        // W's two column blocks as their own (4d, d/2) matrices.
+        const Tensor w = w_.get_host("mixer.1.weight", {4 * d, d}).to_dtype(DType::F32);
+        Tensor w_task = Tensor::empty({4 * d, d / 2}), w_fixed = Tensor::empty({4 * d, d / 2});
+        for (int64_t o = 0; o < 4 * d; o++) {
+            std::memcpy(w_task.f32() + o * (d / 2), row_ptr(w, o, 0), (size_t)(d / 2) * 4);
+            std::memcpy(w_fixed.f32() + o * (d / 2), row_ptr(w, o, d / 2), (size_t)(d / 2) * 4);
+        }
+        mixer1_task_w_ = w_task.on(device);
         const int64_t L = cfg_.n_layers, M = (int64_t)cfg_.modules.size();
         std::vector<int32_t> layer_ids((size_t)L);
         for (int64_t l = 0; l < L; l++) layer_ids[(size_t)l] = (int32_t)l;
         Tensor depth = Tensor::empty({L, d / 4}, DType::F32, device);
         embedding(depth, depth_emb_, layer_ids.data(), L);
         const Tensor depth_h = norm(depth, depth_ln_).on(Device::CPU);
-        Tensor x = Tensor::zeros({M * L, d});  // [0 | depth | type] for row mi * L + l
+        Tensor x = Tensor::empty({M * L, d / 2});  // [depth | type] for row mi * L + l
         for (int64_t mi = 0; mi < M; mi++) {
             Tensor type = Tensor::empty({1, d / 4}, DType::F32, device);
             const int32_t type_id = (int32_t)mi;
             embedding(type, type_emb_, &type_id, 1);
             const Tensor type_h = norm(type, type_ln_).on(Device::CPU);
             for (int64_t l = 0; l < L; l++) {
-                float* row = x.f32() + (mi * L + l) * d;
-                std::memcpy(row + d / 2, row_ptr(depth_h, l, 0), (size_t)(d / 4) * 4);
-                std::memcpy(row + 3 * d / 4, type_h.f32(), (size_t)(d / 4) * 4);
+                float* row = x.f32() + (mi * L + l) * (d / 2);
+                std::memcpy(row, row_ptr(depth_h, l, 0), (size_t)(d / 4) * 4);
+                std::memcpy(row + d / 4, type_h.f32(), (size_t)(d / 4) * 4);
             }
         }
-        mixer1_fixed_ = lin(x.on(device), mixer1);
-        const Tensor w = w_.get_host("mixer.1.weight", {4 * d, d}).to_dtype(DType::F32);
-        Tensor wt = Tensor::empty({4 * d, d / 2});
-        for (int64_t o = 0; o < 4 * d; o++) std::memcpy(wt.f32() + o * (d / 2), row_ptr(w, o, 0), (size_t)(d / 2) * 4);
-        mixer1_task_w_ = wt.on(device);
+        mixer1_fixed_ = lin(x.on(device), {w_fixed.on(device), w_.get("mixer.1.bias", {4 * d})});
     }
     // The L variant assembles A and B where its heads ran: the offsets live there too.
     if (device == Device::CUDA && !cfg_.shared_AB_head && !cfg_.autoreg_gen)

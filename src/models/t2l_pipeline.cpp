@@ -30,16 +30,17 @@ std::vector<int32_t> T2lPipeline::tokenize(const std::string& text) const {
     return tokenizer_->encode(text, opt);
 }
 
+std::vector<LoraAdapter> T2lPipeline::with_config(std::vector<LoraAdapter> adapters) const {
+    for (auto& a : adapters) a.config = adapter_config_;
+    return adapters;
+}
+
 std::vector<LoraAdapter> T2lPipeline::generate(const std::vector<std::vector<float>>& embeddings) const {
-    std::vector<LoraAdapter> out = hypernet_->generate(embeddings);
-    for (auto& a : out) a.config = adapter_config_;
-    return out;
+    return with_config(hypernet_->generate(embeddings));
 }
 
 std::vector<LoraAdapter> T2lPipeline::generate(const Tensor& embeddings) const {
-    std::vector<LoraAdapter> out = hypernet_->generate(embeddings);
-    for (auto& a : out) a.config = adapter_config_;
-    return out;
+    return with_config(hypernet_->generate(embeddings));
 }
 
 std::vector<DescribedAdapter> T2lPipeline::describe(const std::vector<std::string>& descriptions,

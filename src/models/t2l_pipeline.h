@@ -48,6 +48,8 @@ public:
     std::vector<LoraAdapter> generate(const Tensor& embeddings) const;  // (tasks, hidden), any device
 
 private:
+    std::vector<LoraAdapter> with_config(std::vector<LoraAdapter> adapters) const;  // adapter_config.json attached
+
     std::unique_ptr<T2lFile> t2l_file_, enc_file_;
     std::unique_ptr<Hypernet> hypernet_;
     std::unique_ptr<TextEncoder> encoder_;

@@ -49,15 +49,18 @@ LinearShape check_linear(const char* op, const Tensor& y, const Tensor& x, const
     need(y.data != x.data, op, "y must not alias x");
     return {n, in, out};
 }
+// A bias, when given, is a float vector of w's out.
+void check_bias(const char* op, const Tensor* bias, int64_t out) {
+    if (!bias) return;
+    need_float(*bias, op);
+    need(bias->numel() == out, op, "bias size " + std::to_string(bias->numel()));
+}
 }  // namespace
 
 void linear(Tensor& y, const Tensor& x, const Tensor& w, const Tensor* bias) {
     const Device dev = bias ? device_of("linear", {&y, &x, &w, bias}) : device_of("linear", {&y, &x, &w});
     const auto [n, in, out] = check_linear("linear", y, x, w);
-    if (bias) {
-        need_float(*bias, "linear");
-        need(bias->numel() == out, "linear", "bias size " + std::to_string(bias->numel()));
-    }
+    check_bias("linear", bias, out);
     const void* b = bias ? bias->data : nullptr;
     const DType bt = bias ? bias->dtype : DType::F32;
     if (dev == Device::CUDA) cuda::linear(dptr(y), dptr(x), w.data, w.dtype, b, bt, n, in, out);
@@ -101,7 +104,8 @@ void linear_glu(Tensor& y, const Tensor& x, const Tensor& w, Activation act, boo
 void linear_act(Tensor& y, const Tensor& x, const Tensor& w, const Tensor* bias, Activation act) {
     const Device dev = bias ? device_of("linear_act", {&y, &x, &w, bias}) : device_of("linear_act", {&y, &x, &w});
     const int64_t n = check_linear("linear_act", y, x, w).n;
-    if (dev == Device::CUDA && w.dtype == DType::F32 && (!bias || (bias->dtype == DType::F32 && bias->numel() == w.dim(0)))) {
+    check_bias("linear_act", bias, w.dim(0));
+    if (dev == Device::CUDA && w.dtype == DType::F32 && (!bias || bias->dtype == DType::F32)) {
         cuda::SkinnyEpilogue ep;
         ep.act = (int)act;
         if (cuda::linear_skinny(dptr(y), dptr(x), static_cast<const float*>(w.data), bias ? dptr(*bias) : nullptr, n, w.dim(1), w.dim(0), false, ep))
