@@ -31,6 +31,9 @@
 //   (3) programmatic dependent launch, the next kernel released after the main loop: Llama-8B decode
 //       201.9 -> 205.2 tok/s. Released at the start: 197.0; plus an L2 prefetch of the first weight
 //       lines before waiting: 194.5 (the early blocks hold SMs the running kernel still needs).
+//   (4) with the release after the main loop kept: an L2 prefetch of the first 256 B - 8 KB of each
+//       weight row before waiting, for every GEMV, for the o projection alone (while attention
+//       runs) or for those after a norm: 227.5 - 232.3 tok/s against 230.6 (no gain; worse above 1 KB).
 //   Tried and dropped: the RMSNorm before a projection folded into its GEMV (every warp reads all
 //   of x, so it summed x² as it went, read the norm weight beside x and scaled its sums at the
 //   end; o and down added straight into the residual): 6 launches a Llama layer instead of 8, but

@@ -65,6 +65,10 @@ void attention(float* out, const float* q, const void* k, const void* v, DType k
 int64_t attention_at_scratch(int64_t capacity, const AttentionParams& p);
 void attention_at(float* out, const float* q, const void* k, const void* v, DType kv_dtype, const int32_t* pos,
                   int64_t capacity, const AttentionParams& p, float* scratch);
+// Blocks per cluster in attention_at's kernel (8 on sm_90, else 0: no clusters); tests set 0 or a
+// positive size to run each form (-1: back to the default).
+int attention_cluster();
+void set_attention_cluster(int size);
 
 // ---- the decode step's fused kernels (kernels/decode.cu) ------------------------------------
 

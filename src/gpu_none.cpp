@@ -101,8 +101,11 @@ void graph_launch(const std::shared_ptr<void>&) { no_cuda("CUDA graph"); }
 void graph_abort() {}
 void copy_to_device_async(void*, const void*, size_t) { no_cuda("copy"); }
 void set_gemm_split(bool) {}
+int attention_cluster() { return 0; }
+void set_attention_cluster(int) {}
 bool gemm_split() { return false; }
 void synchronize() { no_cuda("synchronize"); }
 }  // namespace cuda
 
 }  // namespace t2l
+

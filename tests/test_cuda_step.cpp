@@ -249,16 +249,24 @@ TEST_CASE("qkv_rope_cache and attention_at on CUDA match the CPU (GQA, q/k norms
             Tensor oc = Tensor::empty({1, qd}), none;
             attention_at(oc, q, kw, vw, pos_c, p, none);
             Tensor scratch = Tensor::zeros({std::max<int64_t>(1, attention_at_scratch(kg, p))}, DType::F32, Device::CUDA);
-            Tensor og = nan_gpu({1, qd});
-            attention_at(og, q.to(Device::CUDA), kg, vg, pos_g, p, scratch);
-            w = worst(og, oc, 2e-5, 0, &m);
-            report(cat("attention_at ", c.what, " pos=", c.pos, " kv=", dtype_name(kv)), m, w);
-            CHECK(w <= 1);
-            // The last block of each head group merges the chunks and re-zeroes its counter: a
-            // second launch on the same scratch gives the same bits.
-            Tensor og2 = nan_gpu({1, qd});
-            attention_at(og2, q.to(Device::CUDA), kg, vg, pos_g, p, scratch);
-            CHECK(worst(og2, og, 0, 0) == 0);
+            // Every form of the kernel: the chunks merged through global memory by the last block,
+            // and (sm_90) merged inside a cluster of blocks.
+            std::vector<int> clusters = {0};
+            if (cuda::attention_cluster() > 0) clusters = {0, cuda::attention_cluster()};
+            for (int cl : clusters) {
+                cuda::set_attention_cluster(cl);
+                struct Restore { ~Restore() { cuda::set_attention_cluster(-1); } } restore;
+                Tensor og = nan_gpu({1, qd});
+                attention_at(og, q.to(Device::CUDA), kg, vg, pos_g, p, scratch);
+                w = worst(og, oc, 2e-5, 0, &m);
+                report(cat("attention_at ", c.what, " pos=", c.pos, " kv=", dtype_name(kv), " cluster ", cl), m, w);
+                CHECK(w <= 1);
+                // The last block of each head merges the chunks and re-zeroes its counter (the
+                // cluster forms keep nothing): a second launch on the same scratch, the same bits.
+                Tensor og2 = nan_gpu({1, qd});
+                attention_at(og2, q.to(Device::CUDA), kg, vg, pos_g, p, scratch);
+                CHECK(worst(og2, og, 0, 0) == 0);
+            }
         }
 }
 
