@@ -34,6 +34,17 @@
 //   (4) with the release after the main loop kept: an L2 prefetch of the first 256 B - 8 KB of each
 //       weight row before waiting, for every GEMV, for the o projection alone (while attention
 //       runs) or for those after a norm: 227.5 - 232.3 tok/s against 230.6 (no gain; worse above 1 KB).
+//   Tried and dropped: a streaming form for n = 1 (bf16, projections and gate|up): a grid of 1-4
+//       blocks of 8 warps per SM (leaving room for the next kernel), rows grid-stride, each warp's
+//       first chunks requested before pdl_wait and the next kernel released at once, so its blocks
+//       land beside this one with their weights in flight. Llama-8B decode 114.5 - 228.6 tok/s
+//       against 234.5 (16 R x U forms): a GEMV needs the whole GPU's warps to reach bandwidth, so
+//       there is no room to lend to the next launch.
+//   Tried and dropped: a deferred RMSNorm (rms_norm(x)·wᵀ = ((x∘g)·wᵀ)/rms): o_proj and down_proj
+//       added into the residual and left x∘g and per-block pieces of Σx², the next GEMV summed the
+//       pieces and scaled its sums, so no norm launch (2 per layer fewer). Pieces of 8 rows read
+//       at each warp's end: 231.9 -> 233.2 tok/s (+0.6%, not worth four more ops); pieces of 32
+//       rows (1024-thread producer blocks) loaded as each warp starts: 219.9 (slower).
 //   Tried and dropped: the RMSNorm before a projection folded into its GEMV (every warp reads all
 //   of x, so it summed x² as it went, read the norm weight beside x and scaled its sums at the
 //   end; o and down added straight into the residual): 6 launches a Llama layer instead of 8, but
