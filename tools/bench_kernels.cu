@@ -482,6 +482,46 @@ void bench_attention() {
             summary(cat("attention encoder n=t=21, 16 heads of 64, f32 [", ep.first, "]: ", us, " us"));
         }
     }
+    // The decode step's attention (attention_at: the position read on the device, as a recorded
+    // step replays it), bf16 cache, in both forms: a head's chunks merged in one cluster (sm_90) or
+    // through global memory by the last block. Launched back to back, so short caches show the
+    // kernel's latency chain, long ones its bandwidth.
+    const int cluster_default = cuda::attention_cluster();
+    for (int64_t t : {512, 4096, 32768}) {
+        const DType kvt = DType::BF16;
+        const double kv_bytes = 2.0 * t * kw * dtype_size(kvt);
+        const int c = copies_for(kv_bytes);
+        std::vector<Buf> ks, vs;
+        for (int i = 0; i < c; i++) {
+            ks.push_back(random_buf(t * kw, kvt));
+            vs.push_back(random_buf(t * kw, kvt));
+        }
+        Buf q = random_buf(qw, DType::F32, 2.0f), out = random_buf(qw, DType::F32);
+        const int32_t last = (int32_t)(t - 1);
+        std::shared_ptr<void> pos = gpu_alloc(sizeof last);
+        gpu_copy(pos.get(), true, &last, false, sizeof last);
+        AttentionParams pd = p;
+        pd.q_pos0 = t - 1;  // what check_attention compares against
+        const int64_t scratch_n = cuda::attention_at_scratch(t, pd);
+        std::shared_ptr<void> scratch = gpu_alloc((uint64_t)scratch_n * 4);
+        gpu_memset_zero(scratch.get(), (uint64_t)scratch_n * 4);
+        for (int form : {cluster_default, 0}) {
+            cuda::set_attention_cluster(form);
+            auto call = [&](int i) {
+                cuda::attention_at((float*)out.p(), (const float*)q.p(), ks[(size_t)i % c].p(), vs[(size_t)i % c].p(), kvt,
+                                   static_cast<const int32_t*>(pos.get()), t, pd, static_cast<float*>(scratch.get()));
+            };
+            call(0);
+            const std::string what = form ? cat("cluster of ", form) : std::string("merged through memory");
+            check_attention(cat("attention_at t=", t, " [", what, "]").c_str(), q, ks[0], vs[0], out, 1, t, pd, 1);
+            const double us = 1e3 * time_ms(call);
+            const double bytes = kv_bytes + 8.0 * qw;
+            summary(cat("attention_at (decode step) t=", t, " 32/8 d=128 bf16 [", what, "]: ", us, " us, ",
+                        bytes / (us * 1e-6) / 1e12, " TB/s"));
+            if (!cluster_default) break;  // one form before sm_90
+        }
+        cuda::set_attention_cluster(-1);
+    }
     for (DType kvt : {DType::F32, DType::BF16})
         for (int64_t t : {4096, 32768}) {
             const double kv_bytes = 2.0 * t * kw * dtype_size(kvt);
