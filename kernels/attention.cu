@@ -483,7 +483,7 @@ __global__ void __launch_bounds__(NW * 32, 16 / NW)  // 16 warps per SM: the lau
         }
     }
 
-    // Merge the four warps' (m, l, o) and write this chunk's partial result.
+    // Merge the NW warps' (m, l, o) and write this chunk's partial result.
     if (lane == 0) {
         sm_m[warp] = m;
         sm_l[warp] = l;
@@ -521,8 +521,9 @@ __global__ void __launch_bounds__(NW * 32, 16 / NW)  // 16 warps per SM: the lau
         namespace cg = cooperative_groups;
         cg::cluster_group cluster = cg::this_cluster();
         cluster.sync();
-        const int rank = (int)cluster.block_rank();
-        if (rank + CL * (int)threadIdx.x < D) {
+        static_assert(D <= CL * NW * 32, "one dim per thread of the cluster");
+        const int d = (int)cluster.block_rank() + CL * (int)threadIdx.x;
+        if (d < D) {
             const float* other[CL];
             float ms[CL], ls[CL], Mx = -INFINITY;
 #pragma unroll
@@ -540,12 +541,10 @@ __global__ void __launch_bounds__(NW * 32, 16 / NW)  // 16 warps per SM: the lau
                 Lx += f[c] * ls[c];
             }
             const float inv = Lx > 0.0f ? 1.0f / Lx : 0.0f;
-            for (int d = rank + CL * (int)threadIdx.x; d < D; d += CL * NW * 32) {
-                float Ox = 0.0f;
+            float Ox = 0.0f;
 #pragma unroll
-                for (int c = 0; c < CL; c++) Ox += f[c] * other[c][2 + d];
-                out[row * D + d] = Ox * inv;
-            }
+            for (int c = 0; c < CL; c++) Ox += f[c] * other[c][2 + d];
+            out[row * D + d] = Ox * inv;
         }
         cluster.sync();  // the other blocks read this one's shared memory until here
 #endif
@@ -978,12 +977,7 @@ AttnArgs step_args(const int32_t* pos, int64_t capacity, const AttentionParams& 
 // sm_90, the chunks' partials go through global memory and the last block merges them).
 int g_attention_cluster = -1;
 int attention_cluster() {
-    if (g_attention_cluster < 0) {
-        int dev = 0, major = 0;
-        CUDA_CHECK(cudaGetDevice(&dev));
-        CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev));
-        g_attention_cluster = major >= 9 && !env_is("T2L_ATTN_CLUSTER", "0") ? kStepCluster : 0;
-    }
+    if (g_attention_cluster < 0) g_attention_cluster = sm90_or_newer() && !env_is("T2L_ATTN_CLUSTER", "0") ? kStepCluster : 0;
     return g_attention_cluster;
 }
 void set_attention_cluster(int size) { g_attention_cluster = size < 0 ? -1 : size > 0 ? kStepCluster : 0; }

@@ -98,10 +98,7 @@ std::atomic<int> g_pdl{-1};  // -1: not decided yet
 bool pdl_enabled() {
     int v = g_pdl.load(std::memory_order_relaxed);
     if (v < 0) {
-        int dev = 0, major = 0;
-        CUDA_CHECK(cudaGetDevice(&dev));
-        CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev));
-        v = major >= 9 && !env_is("T2L_PDL", "0") ? 1 : 0;
+        v = sm90_or_newer() && !env_is("T2L_PDL", "0") ? 1 : 0;
         g_pdl.store(v, std::memory_order_relaxed);
     }
     return v == 1;
@@ -117,6 +114,16 @@ int sm_count() {
         return c;
     }();
     return n;
+}
+
+bool sm90_or_newer() {
+    static const bool yes = [] {
+        int dev = 0, major = 0;
+        CUDA_CHECK(cudaGetDevice(&dev));
+        CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev));
+        return major >= 9;
+    }();
+    return yes;
 }
 
 namespace {

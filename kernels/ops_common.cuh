@@ -193,6 +193,8 @@ void* workspace(WorkspaceSlot slot, size_t bytes);
 
 // Multiprocessors of the current device (read once).
 int sm_count();
+// Whether the current device is sm_90 or newer (clusters, programmatic dependent launch); read once.
+bool sm90_or_newer();
 
 // Whether kernels are launched with programmatic dependent launch: compute capability 9.0 or
 // newer, and T2L_PDL is not 0. pdl_unsupported() turns it off for the process (a driver that

@@ -319,12 +319,7 @@ bool linear_skinny(float* y, const float* x, const float* w, const float* bias, 
         return false;
     if (ep.act > 2 || (ep.act >= 0 && accumulate) || (ep.glu && (ep.act < 0 || bias || accumulate)))
         fail("linear (cuda skinny GEMM): an epilogue it does not take (act ", ep.act, ", glu ", ep.glu, ")");
-    static const bool clusters = [] {
-        int dev = 0, major = 0;
-        CUDA_CHECK(cudaGetDevice(&dev));
-        CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev));
-        return major >= 9;
-    }();
+    const bool clusters = sm90_or_newer();
     // 16 rows per warp; k split over a cluster while the blocks stay under ~3 per SM (with ks
     // doubled) and each warp keeps >= 2 k blocks. Measured (bench-kernels --only skinny): more
     // splitting costs more in reductions and cluster syncs than it gains in loads in flight.

@@ -426,6 +426,21 @@ void check_attention(const char* label, const Buf& q, const Buf& k, const Buf& v
     verdict(label, check_err(got, ref, [&](size_t) { return tol; }));  // |v| <= 1
 }
 
+// `copies` K and V caches of t rows (enough to cycle through more than L2 holds).
+struct KvCopies {
+    std::vector<Buf> k, v;
+    int copies = 0;
+};
+KvCopies kv_copies(int64_t t, int64_t kw, DType kvt) {
+    KvCopies kv;
+    kv.copies = copies_for(2.0 * t * kw * dtype_size(kvt));
+    for (int i = 0; i < kv.copies; i++) {
+        kv.k.push_back(random_buf(t * kw, kvt));
+        kv.v.push_back(random_buf(t * kw, kvt));
+    }
+    return kv;
+}
+
 void bench_attention() {
     std::printf("\n== attention, f32 q/out, K/V f32 or bf16 ==\n");
     AttentionParams p;
@@ -490,12 +505,9 @@ void bench_attention() {
     for (int64_t t : {512, 4096, 32768}) {
         const DType kvt = DType::BF16;
         const double kv_bytes = 2.0 * t * kw * dtype_size(kvt);
-        const int c = copies_for(kv_bytes);
-        std::vector<Buf> ks, vs;
-        for (int i = 0; i < c; i++) {
-            ks.push_back(random_buf(t * kw, kvt));
-            vs.push_back(random_buf(t * kw, kvt));
-        }
+        const KvCopies kv = kv_copies(t, kw, kvt);
+        const std::vector<Buf>&ks = kv.k, &vs = kv.v;
+        const int c = kv.copies;
         Buf q = random_buf(qw, DType::F32, 2.0f), out = random_buf(qw, DType::F32);
         const int32_t last = (int32_t)(t - 1);
         std::shared_ptr<void> pos = gpu_alloc(sizeof last);
@@ -525,12 +537,9 @@ void bench_attention() {
     for (DType kvt : {DType::F32, DType::BF16})
         for (int64_t t : {4096, 32768}) {
             const double kv_bytes = 2.0 * t * kw * dtype_size(kvt);
-            const int c = copies_for(kv_bytes);
-            std::vector<Buf> ks, vs;
-            for (int i = 0; i < c; i++) {
-                ks.push_back(random_buf(t * kw, kvt));
-                vs.push_back(random_buf(t * kw, kvt));
-            }
+            const KvCopies kv = kv_copies(t, kw, kvt);
+            const std::vector<Buf>&ks = kv.k, &vs = kv.v;
+            const int c = kv.copies;
             Buf q = random_buf(qw, DType::F32, 2.0f), out = random_buf(qw, DType::F32);
             AttentionParams pd = p;
             pd.q_pos0 = t - 1;
