@@ -1,12 +1,16 @@
-// device.cu — finding out whether a CUDA device can be used here.
+// device.cu — finding out whether a CUDA device can be used here; device memory, copies and
+// the weight upload path.
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <mutex>
 #include <unordered_map>
 #include <vector>
 
 #include "cuda_util.cuh"
 #include "gpu.h"
+#include "ops/threads.h"
+#include "timing.h"
 
 namespace t2l {
 
@@ -105,7 +109,9 @@ std::shared_ptr<void> gpu_alloc(uint64_t nbytes) {
         }
     }
     if (!p) {
+        const double t0 = timing_on() ? timing_now() : 0;
         cudaError_t err = cudaMalloc(&p, size);
+        if (timing_on()) timing_add("cudaMalloc", timing_now() - t0);
         if (err == cudaErrorMemoryAllocation) {  // give back what the cache holds and try once more
             cudaGetLastError();
             std::lock_guard<std::mutex> lock(cache.mu);
@@ -155,6 +161,102 @@ void gpu_copy_to_host_async(void* dst, const void* src, uint64_t nbytes) {
 void gpu_copies_wait() {
     if (!gpu_info().available) return;
     CUDA_CHECK(cudaStreamSynchronize(copy_stream().stream));
+}
+
+namespace {
+// Host -> device uploads go through a ring of page-locked staging buffers on their own stream:
+// the host fills one buffer (several threads) while the copy engine empties the others. A
+// pageable cudaMemcpy instead stages through the driver's small buffers on one thread and returns
+// only when the copy is done. On an H200 (16 cores) loading the 2.7 GB describe checkpoint:
+// 16 MB buffers beat 4 MB (more waits per byte) and 64 MB (pinning them costs more than it saves).
+constexpr int kStages = 4;
+constexpr uint64_t kStageBytes = 16ull << 20;
+constexpr uint64_t kFillPiece = 1ull << 20;  // what one thread copies at a time
+
+bool staged_upload() {
+    static const bool on = !env_is("T2L_PINNED_UPLOAD", "0");
+    return on;
+}
+
+struct Uploader {
+    std::mutex mu;
+    cudaStream_t stream = nullptr;
+    cudaEvent_t done = nullptr;  // after a call's last copy: the caller's stream waits for it
+    uint8_t* buf[kStages] = {};
+    cudaEvent_t drained[kStages] = {};  // the last copy out of buf[i] has finished
+    int cur = 0;                        // the buffer being filled
+    uint64_t used = 0;                  // bytes of it handed out
+};
+Uploader& uploader() {
+    static Uploader* u = [] {
+        auto* up = new Uploader();  // never destroyed: the driver may be gone at exit
+        CUDA_CHECK(cudaStreamCreateWithFlags(&up->stream, cudaStreamNonBlocking));
+        CUDA_CHECK(cudaEventCreateWithFlags(&up->done, cudaEventDisableTiming));
+        void* mem = nullptr;
+        CUDA_CHECK(cudaMallocHost(&mem, kStages * kStageBytes));
+        for (int i = 0; i < kStages; i++) {
+            up->buf[i] = static_cast<uint8_t*>(mem) + i * kStageBytes;
+            CUDA_CHECK(cudaEventCreateWithFlags(&up->drained[i], cudaEventDisableTiming));
+        }
+        return up;
+    }();
+    return *u;
+}
+
+// src -> dst (page-locked) in 1 MB pieces over the thread pool: one core copies page-cached bytes
+// out of a map at a few GB/s (faulting the pages in as it goes), the copy engine takes tens: with
+// 4 threads instead of 16 the 2.7 GB checkpoint loads ~90 ms slower. (Reading the file with pread
+// instead of through the map measured the same.)
+void fill_stage(uint8_t* dst, const uint8_t* src, uint64_t n) {
+    parallel_for((int64_t)((n + kFillPiece - 1) / kFillPiece), [&](int64_t lo, int64_t hi) {
+        const uint64_t a = (uint64_t)lo * kFillPiece, b = std::min(n, (uint64_t)hi * kFillPiece);
+        std::memcpy(dst + a, src + a, b - a);
+    });
+}
+}  // namespace
+
+void gpu_upload(void* dst, const void* src, uint64_t nbytes) {
+    if (nbytes == 0) return;
+    // A stream being recorded into a CUDA graph cannot wait for the upload stream: the plain copy
+    // (which refuses to run there, as before).
+    cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
+    CUDA_CHECK(cudaStreamIsCapturing(cudaStreamPerThread, &capture));
+    if (!staged_upload() || capture != cudaStreamCaptureStatusNone) {
+        gpu_copy(dst, true, src, false, nbytes);
+        return;
+    }
+    const double t0 = timing_on() ? timing_now() : 0;
+    Uploader& up = uploader();
+    std::lock_guard<std::mutex> lock(up.mu);
+    for (uint64_t done = 0; done < nbytes;) {
+        if (up.used == kStageBytes) {  // on to the next buffer, once the copies out of it have finished
+            CUDA_CHECK(cudaEventRecord(up.drained[up.cur], up.stream));
+            up.cur = (up.cur + 1) % kStages;
+            up.used = 0;
+            CUDA_CHECK(cudaEventSynchronize(up.drained[up.cur]));
+        }
+        const uint64_t n = std::min(nbytes - done, kStageBytes - up.used);
+        uint8_t* stage = up.buf[up.cur] + up.used;
+        fill_stage(stage, static_cast<const uint8_t*>(src) + done, n);
+        CUDA_CHECK(cudaMemcpyAsync(static_cast<uint8_t*>(dst) + done, stage, n, cudaMemcpyHostToDevice, up.stream));
+        up.used = std::min(align_up(up.used + n, 256), kStageBytes);  // the next piece starts aligned
+        done += n;
+    }
+    CUDA_CHECK(cudaEventRecord(up.done, up.stream));
+    CUDA_CHECK(cudaStreamWaitEvent(cudaStreamPerThread, up.done, 0));
+    if (timing_on()) timing_add("upload", timing_now() - t0, nbytes);
+}
+
+void gpu_init() {
+    if (!gpu_info().available) fail("no GPU: ", gpu_info().reason);
+    const double t0 = timing_on() ? timing_now() : 0;
+    CUDA_CHECK(cudaFree(nullptr));  // the first call that needs a context creates it
+    const double t1 = timing_on() ? timing_now() : 0;
+    if (staged_upload()) uploader();
+    if (timing_on()) {
+        timing_add("context", t1 - t0);
+        timing_add("upload buffers", timing_now() - t1);
+    }
 }
 
 }  // namespace t2l

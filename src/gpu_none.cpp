@@ -16,6 +16,7 @@ const GpuInfo& gpu_info() {
     return info;
 }
 
+void gpu_init() { fail("this build has no CUDA support"); }
 uint64_t gpu_memory_used() { return 0; }
 std::shared_ptr<void> host_pinned_alloc(uint64_t nbytes) {
     void* p = std::malloc(nbytes ? nbytes : 1);
@@ -25,6 +26,7 @@ std::shared_ptr<void> host_pinned_alloc(uint64_t nbytes) {
 std::shared_ptr<void> gpu_alloc(uint64_t) { fail("this build has no CUDA support (rebuild with nvcc for --device cuda)"); }
 void gpu_memset_zero(void*, uint64_t) { fail("this build has no CUDA support"); }
 void gpu_copy(void*, bool, const void*, bool, uint64_t) { fail("this build has no CUDA support"); }
+void gpu_upload(void*, const void*, uint64_t) { fail("this build has no CUDA support"); }
 void gpu_copy_to_host_async(void*, const void*, uint64_t) { fail("this build has no CUDA support"); }
 void gpu_copies_wait() {}
 

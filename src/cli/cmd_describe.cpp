@@ -14,6 +14,7 @@
 #include "lora/adapter_gguf.h"
 #include "models/encoder.h"
 #include "models/t2l_pipeline.h"
+#include "timing.h"
 
 namespace t2l {
 
@@ -73,6 +74,7 @@ void write_adapter(const std::string& out, const std::string& format, const Lora
 int cmd_describe(int argc, char** argv) {
     Args args;
     if (!parse_args("t2l", kSpec, argc, argv, &args)) return 0;
+    timing_mark("startup");
     const std::string format = args.str("format");
     if (format != "peft" && format != "t2l" && format != "gguf")
         fail("t2l describe: --format must be peft, t2l or gguf, not '", format, "'");
@@ -94,22 +96,29 @@ int cmd_describe(int argc, char** argv) {
 
     const std::string t2l_path = args.str("t2l");
     if (!args.has("t2l") && !quiet) std::fprintf(stderr, "t2l describe: using the default hypernetwork %s\n", kDefaultT2l);
-    T2lPipeline pipeline(t2l_path, args.str("encoder"), resolve_device(args.str("device")));
+    const Device device = resolve_device(args.str("device"));
+    timing_mark("device check");  // on a GPU machine: the driver's initialisation
+    T2lPipeline pipeline(t2l_path, args.str("encoder"), device);
 
     // Embed every description, then run the hypernetwork once for all of them.
     std::vector<std::string> texts;
+    std::vector<std::vector<int32_t>> ids;
+    for (const std::string& d : descriptions) {
+        const bool given_ids = args.has("ids");
+        texts.push_back(given_ids && d.empty() ? "" : add_full_stop(d));
+        ids.push_back(given_ids ? parse_id_list(args.str("ids"), "--ids") : pipeline.tokenize(texts.back()));
+    }
+    timing_mark("tokenize");
     std::vector<std::vector<float>> embs;
     Progress bar("embed", descriptions.size());
     for (size_t i = 0; i < descriptions.size(); i++) {
-        const bool given_ids = args.has("ids");
-        const std::string text = given_ids && descriptions[i].empty() ? "" : add_full_stop(descriptions[i]);
-        const std::vector<int32_t> ids = given_ids ? parse_id_list(args.str("ids"), "--ids") : pipeline.tokenize(text);
-        texts.push_back(text);
-        embs.push_back(pipeline.embed(ids));
+        embs.push_back(pipeline.embed(ids[i]));
         bar.update(i + 1);
     }
     bar.finish();
+    timing_mark("encoder");
     std::vector<LoraAdapter> adapters = pipeline.generate(embs);
+    timing_mark("hypernet");
     if (args.flag("portable"))
         for (auto& a : adapters) make_portable(a);
     const HypernetConfig& hc = pipeline.hypernet().config();
@@ -140,6 +149,8 @@ int cmd_describe(int argc, char** argv) {
         }
         if (!quiet) std::fprintf(stderr, "t2l describe: wrote %zu adapters into %s\n", adapters.size(), out.c_str());
     }
+    timing_mark("write");
+    timing_report();
     return 0;
 }
 

@@ -3,24 +3,34 @@
 
 #include "cli/t2l_inputs.h"
 #include "common.h"
+#include "gpu.h"
 #include "ops/ops.h"
+#include "timing.h"
 
 namespace t2l {
 
 T2lPipeline::T2lPipeline(const std::string& t2l_path, const std::string& encoder_path, Device device) {
     t2l_file_ = std::make_unique<T2lFile>(t2l_path);
+    timing_mark("open");
+    if (device == Device::CUDA) {
+        gpu_init();
+        timing_mark("cuda init");
+    }
     hypernet_ = std::make_unique<Hypernet>(*t2l_file_, device);
+    timing_mark("hypernet load");
     if (!encoder_path.empty()) enc_file_ = std::make_unique<T2lFile>(encoder_path);
     const T2lFile& ef = enc_file_ ? *enc_file_ : *t2l_file_;
     if (!enc_file_ && !ef.find_meta("encoder.hf.config"))
         fail(t2l_path, ": has no bundled text encoder; pass --encoder ENC.t2l (or convert with t2l-convert --encoder)");
     const std::string prefix = encoder_prefix(ef);
     encoder_ = std::make_unique<TextEncoder>(ef, prefix, device);
+    timing_mark("encoder load");
     if (encoder_->config().hidden != hypernet_->config().emb_size)
         fail(ef.path(), ": the encoder's hidden size ", encoder_->config().hidden,
              " does not match the hypernetwork's task embedding size ", hypernet_->config().emb_size);
     if (ef.find_meta(prefix + "tokenizer.json")) tokenizer_ = std::make_unique<Tokenizer>(Tokenizer::from_t2l(ef, prefix));
     adapter_config_ = t2l_file_->meta_json("t2l.adapter_config");
+    timing_mark("tokenizer");
 }
 
 std::vector<int32_t> T2lPipeline::tokenize(const std::string& text) const {

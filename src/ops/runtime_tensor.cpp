@@ -98,6 +98,7 @@ Tensor Tensor::rows(int64_t begin, int64_t end) const {
 Tensor Tensor::to(Device d) const {
     Tensor t = empty(shape, dtype, d);
     if (device == Device::CPU && d == Device::CPU) std::memcpy(t.data, data, nbytes());
+    else if (device == Device::CPU) gpu_upload(t.data, data, nbytes());  // staged: see gpu.h
     else gpu_copy(t.data, d == Device::CUDA, data, device == Device::CUDA, nbytes());
     return t;
 }

@@ -51,7 +51,9 @@ struct Tensor {
     Tensor rows(int64_t begin, int64_t end) const;          // slice of the leading dimension
 
     // Copies.
-    Tensor to(Device d) const;                 // same dtype, always a copy
+    // Same dtype, always a copy. To the GPU it is queued on the kernels' stream (ordered before
+    // the next op of this thread, like a kernel's output); the source may be reused at once.
+    Tensor to(Device d) const;
     Tensor on(Device d) const { return d == device ? *this : to(d); }  // a copy only when it must move
     Tensor to_dtype(DType t) const;            // CPU only; float dtypes
     std::vector<float> to_floats() const;      // CPU copy as f32 values
