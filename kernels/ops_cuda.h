@@ -14,6 +14,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 
 #include "dtype.h"
 #include "ops/ops.h"
@@ -98,6 +99,49 @@ void lora_a_from_head(float* A, const float* head_a, const float* offset_a, int6
                       float div);
 void lora_b_from_head(float* B, const float* head_b, const float* offset_b, int64_t rows, int64_t layers, int64_t r,
                       int64_t out, float div);
+
+// ---- the whole decode step as one persistent kernel (kernels/fused_step.cu) -----------------
+
+// One layer as the fused step reads it: bf16 weights (out, in) with q|k|v and gate|up stacked,
+// bf16 norm weights and caches (capacity, n_kv_heads·128); an unmerged LoRA on q|k|v as
+// Decoder's StepLora: A (r, hidden) f32 and B (q|k|v rows, r) f32 with the scale folded in.
+struct FusedLayer {
+    const void *qkv = nullptr, *o = nullptr, *gate_up = nullptr, *down = nullptr;
+    const void *in_norm = nullptr, *post_norm = nullptr;
+    void *k_cache = nullptr, *v_cache = nullptr;
+    const float *lora_A = nullptr, *lora_B = nullptr;
+    int lora_r = 0;
+};
+struct FusedStepShape {
+    int hidden = 0, inter = 0, n_heads = 0, n_kv_heads = 0, head_dim = 0, vocab = 0;
+};
+// The step's arguments. x (hidden) holds the token's embedding on entry; logits (vocab) come out.
+// Scratch, owned by the caller: qkv (q|k|v rows), ctx (n_heads·128), act (inter), part
+// (n_heads · attn_chunks · 130), lora_t (the largest r), counters (fused_step_counters()).
+struct FusedStepArgs {
+    int hidden = 0, inter = 0, n_heads = 0, n_kv_heads = 0, n_layers = 0, vocab = 0;
+    int window = 0;       // keys a query sees (0: all)
+    int attn_chunks = 0;  // fused_step_attn_chunks(n_kv_heads)
+    int merge_stage = 0;  // attention chunks merged in a stage of their own (else by each KV head's last chunk)
+    float eps = 0, attn_scale = 0;
+    const int32_t* pos = nullptr;            // the token's position (device)
+    const float *cos = nullptr, *sin = nullptr;  // (capacity, 64) rotary tables
+    const void *final_norm = nullptr, *lm_head = nullptr;
+    float *x = nullptr, *qkv = nullptr, *ctx = nullptr, *act = nullptr, *part = nullptr, *lora_t = nullptr;
+    float* logits = nullptr;
+    unsigned* counters = nullptr;
+    uint64_t* prof = nullptr;  // timing marks (T2L_FUSED_PROFILE), else null
+};
+// Whether this GPU and these shapes can take the fused step (why not, when it can't); whether it
+// is switched on (off unless T2L_FUSED_STEP=1: measured slower than the op-by-op step, see
+// fused_step.cu; tests force either form with set_fused_step: 1 on, 0 off, -1 the default).
+bool fused_step_supported(const FusedStepShape& shape, std::string* why = nullptr);
+bool fused_step_enabled();
+void set_fused_step(int on);
+int fused_step_attn_chunks(int n_kv_heads);
+int fused_step_counters();
+// layers: n_layers FusedLayer in DEVICE memory.
+void fused_step(const FusedStepArgs& args, const FusedLayer* layers);
 
 // CUDA graphs of the kernels above and the other ops: begin capturing what this thread launches,
 // end (returns the instantiated graph), replay it, or drop a failed capture.

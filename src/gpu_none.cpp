@@ -97,6 +97,15 @@ void lora_a_from_head(float*, const float*, const float*, int64_t, int64_t, int6
 void lora_b_from_head(float*, const float*, const float*, int64_t, int64_t, int64_t, int64_t, float) {
     no_cuda("lora_b_from_head");
 }
+bool fused_step_supported(const FusedStepShape&, std::string* why) {
+    if (why) *why = "built without CUDA";
+    return false;
+}
+bool fused_step_enabled() { return false; }
+void set_fused_step(int) {}
+int fused_step_attn_chunks(int) { return 1; }
+int fused_step_counters() { return 0; }
+void fused_step(const FusedStepArgs&, const FusedLayer*) { no_cuda("fused decode step"); }
 void graph_begin() { no_cuda("CUDA graph"); }
 std::shared_ptr<void> graph_end() { no_cuda("CUDA graph"); }
 void graph_launch(const std::shared_ptr<void>&) { no_cuda("CUDA graph"); }

@@ -4,6 +4,7 @@
 // Tolerances as in test_cuda_ops.cpp: f32 sums in another order get a few ulp of Σ|terms|,
 // transcendental functions 2e-6 relative, copies and bf16 roundings bit-identical.
 // Without a GPU each case prints SKIPPED.
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -13,7 +14,10 @@
 #include <vector>
 
 #include "common.h"
+#include "format/t2l_file.h"
 #include "gpu.h"
+#include "lora/adapter.h"
+#include "models/decoder.h"
 #include "ops/ops.h"
 #include "ops_cuda.h"
 #include "test_util.h"
@@ -295,4 +299,140 @@ TEST_CASE("lora_a_from_head / lora_b_from_head on CUDA are bit-identical to the 
     Tensor a_bad = Tensor::empty({rows, r, in});
     CHECK_THROWS_AS(lora_a_from_head(a_bad, hb, nullptr, layers, 1.0f), Error);  // head of the wrong half
     CHECK_THROWS_AS(lora_a_from_head(a_bad, ha, &oa, 4, 1.0f), Error);          // rows not a multiple of layers
+}
+
+// ---------------------------------------------------------------------------------------------
+// The fused decode step (kernels/fused_step.cu: every layer, the final norm and the LM head in one
+// persistent kernel) against the op-by-op step on the same random LLaMA-shaped bf16 model, step by
+// step from a 200-token prompt: without an adapter, with an unmerged q/v LoRA and with it merged.
+
+namespace {
+
+// A random LLaMA-layout model (bf16, head_dim 128) written as a .t2l file.
+void write_random_llama(const std::string& path, int hidden, int heads, int kv_heads, int inter, int layers,
+                        int vocab) {
+    std::mt19937 rng(1234);
+    const std::string config = "{\"architectures\": [\"LlamaForCausalLM\"], \"model_type\": \"llama\", "
+                               "\"hidden_size\": " + std::to_string(hidden) + ", \"intermediate_size\": " +
+                               std::to_string(inter) + ", \"num_attention_heads\": " + std::to_string(heads) +
+                               ", \"num_key_value_heads\": " + std::to_string(kv_heads) +
+                               ", \"num_hidden_layers\": " + std::to_string(layers) +
+                               ", \"vocab_size\": " + std::to_string(vocab) +
+                               ", \"rms_norm_eps\": 1e-5, \"rope_theta\": 500000.0, \"hidden_act\": \"silu\", "
+                               "\"max_position_embeddings\": 4096, \"tie_word_embeddings\": false}";
+    struct W {
+        std::string name;
+        std::vector<int64_t> shape;
+        float lo, hi;
+    };
+    const int qd = heads * 128, kd = kv_heads * 128;
+    std::vector<W> ws = {{"model.embed_tokens.weight", {vocab, hidden}, -1.0f, 1.0f},
+                         {"model.norm.weight", {hidden}, 0.8f, 1.2f},
+                         {"lm_head.weight", {vocab, hidden}, -0.05f, 0.05f}};
+    for (int l = 0; l < layers; l++) {
+        const std::string p = "model.layers." + std::to_string(l) + ".";
+        const float a = 1.7f / std::sqrt((float)hidden), b = 1.7f / std::sqrt((float)inter);
+        ws.push_back({p + "input_layernorm.weight", {hidden}, 0.8f, 1.2f});
+        ws.push_back({p + "post_attention_layernorm.weight", {hidden}, 0.8f, 1.2f});
+        ws.push_back({p + "self_attn.q_proj.weight", {qd, hidden}, -4 * a, 4 * a});  // peaked attention
+        ws.push_back({p + "self_attn.k_proj.weight", {kd, hidden}, -4 * a, 4 * a});
+        ws.push_back({p + "self_attn.v_proj.weight", {kd, hidden}, -a, a});
+        ws.push_back({p + "self_attn.o_proj.weight", {hidden, qd}, -a, a});
+        ws.push_back({p + "mlp.gate_proj.weight", {inter, hidden}, -a, a});
+        ws.push_back({p + "mlp.up_proj.weight", {inter, hidden}, -a, a});
+        ws.push_back({p + "mlp.down_proj.weight", {hidden, inter}, -b, b});
+    }
+    T2lWriter w(path);
+    w.set_meta("hf.config", MetaValue::of_json(config));
+    for (const W& t : ws) w.add_tensor(t.name, DType::BF16, t.shape);
+    for (const W& t : ws) {
+        const Tensor v = rnd(t.shape, rng, t.lo, t.hi, DType::BF16);
+        w.write_data(v.data, v.nbytes());
+    }
+    w.finish();
+}
+
+// Logits of `steps` greedy decode steps after `prompt`, one vector per step.
+std::vector<std::vector<float>> decode_logits(const Decoder& model, const std::vector<int32_t>& prompt, int steps,
+                                              bool* fused) {
+    KVCache cache = model.new_cache((int64_t)prompt.size() + steps + 1);
+    model.forward(prompt, cache);
+    std::vector<std::vector<float>> out;
+    int32_t tok = prompt.back() ^ 1;
+    for (int i = 0; i < steps; i++) {
+        out.push_back(model.step(tok, cache).to_floats());
+        tok = (int32_t)(std::max_element(out.back().begin(), out.back().end()) - out.back().begin());
+    }
+    *fused = model.step_is_fused(cache);
+    return out;
+}
+
+// Largest |a - b| over all steps, relative to the largest |b|; and how many steps' argmax agree.
+double compare_steps(const std::vector<std::vector<float>>& a, const std::vector<std::vector<float>>& b, int* same) {
+    double worst_abs = 0, big = 0;
+    *same = 0;
+    for (size_t s = 0; s < b.size(); s++) {
+        for (size_t i = 0; i < b[s].size(); i++) {
+            worst_abs = std::max(worst_abs, (double)std::fabs(a[s][i] - b[s][i]));
+            big = std::max(big, (double)std::fabs(b[s][i]));
+        }
+        *same += std::max_element(a[s].begin(), a[s].end()) - a[s].begin() ==
+                 std::max_element(b[s].begin(), b[s].end()) - b[s].begin();
+    }
+    return worst_abs / big;
+}
+
+}  // namespace
+
+TEST_CASE("the fused decode step equals the op-by-op step (no adapter, unmerged and merged q/v LoRA)", "[cuda]") {
+    NEED_GPU();
+    cuda::FusedStepShape probe;
+    probe.hidden = 512, probe.inter = 1408, probe.n_heads = 4, probe.n_kv_heads = 1, probe.head_dim = 128, probe.vocab = 3000;
+    std::string why;
+    if (!cuda::fused_step_supported(probe, &why)) T2L_SKIP("the fused step does not run here: " + why);
+    struct Restore { ~Restore() { cuda::set_fused_step(-1); } } restore;
+    t2l_test::ScratchDir dir;
+    for (int kv_heads : {1, 2}) {  // 4 and 2 query heads per KV head
+        const std::string path = dir.file("llama" + std::to_string(kv_heads) + ".t2l");
+        write_random_llama(path, 512, 4, kv_heads, 1408, 3, 3000);
+        T2lFile f(path);
+        Decoder model(f, Device::CUDA);
+        std::mt19937 rng(7);
+        std::vector<int32_t> prompt(200);
+        for (auto& t : prompt) t = (int32_t)(rng() % 3000);
+        LoraAdapter ad;
+        ad.r = 8, ad.alpha = 16, ad.use_rslora = true;
+        for (int l = 0; l < 3; l++)
+            for (const char* m : {"q_proj", "v_proj"}) {
+                const int out = std::string(m) == "q_proj" ? 512 : kv_heads * 128;
+                ad.modules.push_back({l, m, rnd({8, 512}, rng, -0.1f, 0.1f), rnd({out, 8}, rng, -0.1f, 0.1f)});
+            }
+        std::vector<std::vector<float>> base_ref;
+        for (int mode = 0; mode < 3; mode++) {  // 0 no adapter, 1 unmerged, 2 merged
+            if (mode == 0) model.set_adapter(nullptr, false);
+            else model.set_adapter(&ad, mode == 2);
+            bool fused_on = false, fused_off = true;
+            cuda::set_fused_step(0);
+            const auto ref = decode_logits(model, prompt, 24, &fused_off);
+            cuda::set_fused_step(1);
+            const auto got = decode_logits(model, prompt, 24, &fused_on);
+            int same = 0;
+            const double err = compare_steps(got, ref, &same);
+            double moved = 0;
+            if (mode == 0) base_ref = ref;
+            else {
+                int s2 = 0;
+                moved = compare_steps(ref, base_ref, &s2);
+            }
+            static const char* const names[] = {"no adapter", "unmerged q/v LoRA", "merged q/v LoRA"};
+            std::printf("  fused step, %d query heads per KV head, %-17s: max|diff| / max|logit| %.2e over 24 steps, "
+                        "argmax agrees %d/24%s\n", 4 / kv_heads, names[mode], err, same,
+                        mode ? (", the adapter moves the logits by " + std::to_string(moved)).c_str() : "");
+            CHECK(fused_on);
+            CHECK_FALSE(fused_off);
+            CHECK(err < 2e-3);
+            CHECK(same >= 22);
+            if (mode) CHECK(moved > 20 * err);  // the adapter's effect is far above the difference
+        }
+    }
 }

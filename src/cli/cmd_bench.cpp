@@ -158,8 +158,9 @@ int cmd_bench(int argc, char** argv) {
         if (dev == Device::CUDA) {
             // The HBM roofline of a decode step: every weight read once at the H200's 4.8 TB/s.
             const double roof = bytes / 4.8e12;
-            std::printf(", weights %.2f GB/token: %.1f%% of the 4.8 TB/s roofline (%.0f tok/s); GPU memory in use %.1f GB\n",
-                        bytes / 1e9, 100.0 * roof / (decode / ng), 1.0 / roof, gpu_memory_used() / 1e9);
+            std::printf(", weights %.2f GB/token: %.1f%% of the 4.8 TB/s roofline (%.0f tok/s); GPU memory in use %.1f GB; %s\n",
+                        bytes / 1e9, 100.0 * roof / (decode / ng), 1.0 / roof, gpu_memory_used() / 1e9,
+                        model.step_is_fused(cache) ? "fused step" : "step op by op");
         } else {
             std::printf(" (%d threads)\n", num_threads());
         }

@@ -457,6 +457,11 @@ struct StepState {
     Tensor tok_pos;  // int32 (2): the token and its position
     Tensor next;     // int32 (1): the argmax of the logits
     Tensor x, h, qkv, q, ctx, o, gu, act, dn, normed, logits, lora_t, attn_scratch;
+    // The fused step (CUDA): on when the model, cache and adapter fit it; its per-layer pointers
+    // (device), attention partials and stage counters.
+    bool fused = false;
+    uint64_t fused_version = ~0ull;  // the adapter version `fused` was decided for
+    Tensor fused_layers, fused_part, fused_counters;
     std::shared_ptr<void> graph;  // the recorded step (CUDA)
     uint64_t graph_version = 0;   // the adapter version it was recorded with
     const void* owner = nullptr;  // the decoder it belongs to
@@ -519,7 +524,90 @@ void Decoder::step_project(StepState& st, Tensor& y, const Tensor& x, int l, Gro
     }
 }
 
+bool Decoder::fused_step_fits(const KVCache& cache, std::string* why) const {
+    auto no = [&](const char* reason) {
+        if (why) *why = reason;
+        return false;
+    };
+    if (device() != Device::CUDA) return no("not on CUDA");
+    if (!cuda::fused_step_enabled()) return no("not switched on (T2L_FUSED_STEP=1)");
+    if (ggml_numerics_) return no("llama.cpp numerics");
+    if (cfg_.act != "silu" || cfg_.sandwich_norms || cfg_.qk_norm || cfg_.scale_embeddings || cfg_.norm_plus_one ||
+        cfg_.attn_softcap > 0 || cfg_.final_softcap > 0 || cache.cos_local.data)
+        return no("not a LLaMA/Mistral layer");
+    for (bool sliding : cfg_.layer_sliding)
+        if (sliding != (bool)cfg_.layer_sliding[0]) return no("sliding and global layers mixed");
+    if (cfg_.layer_sliding.empty() || (cfg_.layer_sliding[0] && cfg_.sliding_window > (int64_t)1 << 30))
+        return no("window out of range");
+    if (cache.k.empty() || cache.k[0].dtype != DType::BF16) return no("the KV cache is not bf16");
+    if (final_norm_.dtype != DType::BF16 || lm_head_.dtype != DType::BF16) return no("weights are not bf16");
+    for (int l = 0; l < cfg_.n_layers; l++) {
+        const Layer& L = layers_[(size_t)l];
+        if (!L.qkv.data || !L.gate_up.data) return no("q|k|v or gate|up not stacked");
+        for (const Tensor* t : {&L.qkv, &L.o, &L.gate_up, &L.down, &L.in_norm, &L.post_attn_norm})
+            if (t->dtype != DType::BF16) return no("weights are not bf16");
+        for (int g : {kO, kGateUp, kDown})
+            if (step_lora_[(size_t)l][(size_t)g].A.data) return no("an unmerged LoRA beyond q/k/v");
+    }
+    cuda::FusedStepShape shape;
+    shape.hidden = cfg_.hidden, shape.inter = cfg_.intermediate, shape.n_heads = cfg_.n_heads;
+    shape.n_kv_heads = cfg_.n_kv_heads, shape.head_dim = cfg_.head_dim, shape.vocab = cfg_.vocab;
+    return cuda::fused_step_supported(shape, why);
+}
+
+// The per-layer pointers the fused kernel walks: the weights (a merged adapter's stacks when one is
+// in place), this cache's K and V, an unmerged q/k/v LoRA.
+void Decoder::prepare_fused_step(StepState& st, const KVCache& cache) const {
+    std::vector<cuda::FusedLayer> layers((size_t)cfg_.n_layers);
+    for (int l = 0; l < cfg_.n_layers; l++) {
+        const Layer& L = layers_[(size_t)l];
+        const auto& merged = merged_group_[(size_t)l];
+        cuda::FusedLayer& f = layers[(size_t)l];
+        f.qkv = merged[kQKV].data ? merged[kQKV].data : L.qkv.data;
+        f.o = merged[kO].data ? merged[kO].data : L.o.data;
+        f.gate_up = merged[kGateUp].data ? merged[kGateUp].data : L.gate_up.data;
+        f.down = merged[kDown].data ? merged[kDown].data : L.down.data;
+        f.in_norm = L.in_norm.data;
+        f.post_norm = L.post_attn_norm.data;
+        f.k_cache = cache.k[(size_t)l].data;
+        f.v_cache = cache.v[(size_t)l].data;
+        const StepLora& lr = step_lora_[(size_t)l][kQKV];
+        if (lr.A.data) {
+            f.lora_A = lr.A.ptr<float>();
+            f.lora_B = lr.B.ptr<float>();
+            f.lora_r = (int)lr.A.dim(0);
+        }
+    }
+    const int64_t bytes = (int64_t)(layers.size() * sizeof(cuda::FusedLayer));
+    Tensor host = Tensor::empty({(bytes + 3) / 4}, DType::I32);
+    std::memcpy(host.data, layers.data(), (size_t)bytes);
+    st.fused_layers = host.to(Device::CUDA);
+    const int chunks = cuda::fused_step_attn_chunks(cfg_.n_kv_heads);
+    st.fused_part = Tensor::zeros({(int64_t)cfg_.n_heads * chunks * (cfg_.head_dim + 2)}, DType::F32, Device::CUDA);
+    st.fused_counters = Tensor::zeros({cuda::fused_step_counters()}, DType::I32, Device::CUDA);
+}
+
+void Decoder::run_fused_step(StepState& st, KVCache& cache) const {
+    const Tensor tok = st.tok_pos.rows(0, 1);
+    embedding_at(st.x, embed_, tok, embed_multiplier());
+    cuda::FusedStepArgs a;
+    a.hidden = cfg_.hidden, a.inter = cfg_.intermediate, a.n_heads = cfg_.n_heads, a.n_kv_heads = cfg_.n_kv_heads;
+    a.n_layers = cfg_.n_layers, a.vocab = cfg_.vocab;
+    a.window = cfg_.layer_sliding[0] ? (int)cfg_.sliding_window : 0;
+    a.attn_chunks = cuda::fused_step_attn_chunks(cfg_.n_kv_heads);
+    a.eps = cfg_.rms_eps, a.attn_scale = cfg_.attn_scale;
+    a.pos = st.tok_pos.ptr<int32_t>() + 1;
+    a.cos = cache.cos.ptr<float>(), a.sin = cache.sin.ptr<float>();
+    a.final_norm = final_norm_.data, a.lm_head = lm_head_.data;
+    a.x = st.x.ptr<float>(), a.qkv = st.qkv.ptr<float>(), a.ctx = st.ctx.ptr<float>(), a.act = st.act.ptr<float>();
+    a.part = st.fused_part.ptr<float>(), a.lora_t = st.lora_t.ptr<float>(), a.logits = st.logits.ptr<float>();
+    a.counters = reinterpret_cast<unsigned*>(st.fused_counters.data);
+    cuda::fused_step(a, static_cast<const cuda::FusedLayer*>(st.fused_layers.data));
+    argmax(st.next, st.logits);
+}
+
 void Decoder::run_step(StepState& st, KVCache& cache) const {
+    if (st.fused) return run_fused_step(st, cache);
     const Tensor tok = st.tok_pos.rows(0, 1), pos = st.tok_pos.rows(1, 2);
     embedding_at(st.x, embed_, tok, embed_multiplier());
     const bool local_rope = cache.cos_local.data != nullptr;
@@ -615,6 +703,11 @@ void Decoder::step_once(int32_t token, KVCache& cache) const {
         st.lora_t = Tensor::zeros({1, r_max}, DType::F32, dev);
         st.graph.reset();
     }
+    if (dev == Device::CUDA && st.fused_version != adapter_version_) {
+        st.fused = fused_step_fits(cache, nullptr);
+        if (st.fused) prepare_fused_step(st, cache);
+        st.fused_version = adapter_version_;
+    }
     const int32_t tp[2] = {token, (int32_t)cache.length};
     if (dev == Device::CPU) {
         std::memcpy(st.tok_pos.data, tp, sizeof tp);
@@ -641,6 +734,8 @@ void Decoder::step_once(int32_t token, KVCache& cache) const {
     }
     cache.length += 1;
 }
+
+bool Decoder::step_is_fused(const KVCache& cache) const { return cache.step && cache.step->fused; }
 
 uint64_t Decoder::weight_bytes_per_token() const {
     uint64_t b = final_norm_.nbytes() + lm_head_.nbytes();

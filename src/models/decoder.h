@@ -96,6 +96,10 @@ public:
     Tensor step(int32_t token, KVCache& cache) const;
     int32_t step_greedy(int32_t token, KVCache& cache) const;
 
+    // Whether this cache's steps so far went through the fused one-kernel step (CUDA, LLaMA and
+    // Mistral shapes; kernels/fused_step.cu) rather than op by op.
+    bool step_is_fused(const KVCache& cache) const;
+
     // Bytes of weights one decode step reads (every layer, the final norm and the LM head).
     uint64_t weight_bytes_per_token() const;
 
@@ -114,6 +118,11 @@ private:
     };
     void step_project(StepState& st, Tensor& y, const Tensor& x, int layer, Group g, bool expand = true) const;
     void run_step(StepState& st, KVCache& cache) const;
+    // The fused step (CUDA, LLaMA/Mistral shapes, kernels/fused_step.cu): whether this model, this
+    // cache and the adapter in place can take it (why not, when not), and the step through it.
+    bool fused_step_fits(const KVCache& cache, std::string* why) const;
+    void prepare_fused_step(StepState& st, const KVCache& cache) const;
+    void run_fused_step(StepState& st, KVCache& cache) const;
     void step_once(int32_t token, KVCache& cache) const;
     float embed_multiplier() const;  // Gemma: sqrt(hidden) in the weights' dtype; else 1
     struct LoraRef {  // unmerged LoRA on one projection
