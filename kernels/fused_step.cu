@@ -53,7 +53,10 @@
 //       slows the round trips further); weight copies marked evict_first: 188 against 191.
 //   (4) norm weights copied (cp.async) and the first keys and values loaded before the barrier,
 //       the block's residual rows kept in shared memory, the attention's reductions batched, and
-//       the merge done by each KV head's last chunk: 191 tok/s.
+//       the merge done by each KV head's last chunk: 191 tok/s; with the L2 prefetch's walker
+//       taken out of the producer again (plain loops) and the merge's loads unrolled: 216.2 -
+//       216.6 tok/s, 218.9 - 219.1 with T2L_FUSED_MERGE=stage, 212.4 - 213.3 with an unmerged q/v
+//       LoRA, against 236.0 - 236.4 op by op in the same run.
 // What would make it pay: fewer round trips per window than the op-by-op step's kernel
 // boundaries cost, e.g. stages chained by per-tile flags instead of grid-wide counters, or a
 // deeper on-chip buffer than 192 KB.
