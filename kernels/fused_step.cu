@@ -88,9 +88,10 @@ constexpr int kMaxNorm = 4096;      // hidden size
 constexpr int kHeadDim = 128;
 constexpr int kMaxGroup = 4;        // query heads per KV head
 constexpr int kMarks = 12;          // timing marks per layer (T2L_FUSED_PROFILE)
+constexpr int kProfLayers = 64;     // layers the profile buffer has room for
 
-// Stage counters (each block adds one when its part is written; merges count KV heads), then one
-// per KV head (its attention chunks done).
+// Stage counters (each block adds one when its part is written; a merge adds one per KV head, or
+// per query head as a stage of its own), then one per KV head (its attention chunks done).
 enum Counter { kQkvDone, kAttnDone, kMergeDone, kODone, kGuDone, kDownDone, kLoraDone, kCounters };
 constexpr int kMaxKvHeads = 64;
 
@@ -118,7 +119,7 @@ __device__ __forceinline__ void mark(uint64_t* prof, int layer, int point) {
     if (prof && threadIdx.x == 0) {
         uint64_t t;
         asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
-        prof[((int64_t)blockIdx.x * 64 + layer) * kMarks + point] = t;
+        prof[((int64_t)blockIdx.x * kProfLayers + layer) * kMarks + point] = t;
     }
 }
 
@@ -148,9 +149,9 @@ __device__ __forceinline__ void mbar_wait(uint64_t* b, unsigned parity) {
 // The consumer warps' barrier (the producer warp never takes part).
 __device__ __forceinline__ void consumers_sync() { asm volatile("bar.sync 1, %0;" ::"n"(kConsumers) : "memory"); }
 
-// Block-to-block: the writer's threads finish, one thread fences and counts the block in; the
-// reader's first thread waits for the count, fences, and releases the others. Data written by
-// other blocks in this launch is read with __ldcg (L2), never from a possibly stale L1 line.
+// Block-to-block: the writer's threads finish, one thread counts the block in with a release add;
+// the reader's first thread polls the count with acquire loads and releases the others. Data
+// written by other blocks in this launch is read with __ldcg (L2), never from a stale L1 line.
 __device__ __forceinline__ void signal(unsigned* counter) {
     consumers_sync();
     if (threadIdx.x == 0) asm volatile("red.release.gpu.global.add.u32 [%0], 1;" ::"l"(counter) : "memory");
@@ -268,6 +269,13 @@ __device__ __forceinline__ int chunk_of(const Cover& c, int j) {
     return k < c.seg && c.first + k < c.chunks ? c.first + k : -1;
 }
 
+// Floats 8c .. 8c + 7 of p, through L2 (p may have been written by another block in this launch).
+__device__ __forceinline__ void load8(float (&f)[8], const float* p, int c) {
+    const float4 lo = __ldcg(reinterpret_cast<const float4*>(p) + 2 * c);
+    const float4 hi = __ldcg(reinterpret_cast<const float4*>(p) + 2 * c + 1);
+    f[0] = lo.x, f[1] = lo.y, f[2] = lo.z, f[3] = lo.w, f[4] = hi.x, f[5] = hi.y, f[6] = hi.z, f[7] = hi.w;
+}
+
 // The input row as this lane holds it (chunk j of its segment, widened to f32; normalised when a
 // norm weight is given).
 struct Input {
@@ -296,9 +304,8 @@ __device__ __forceinline__ void load_input(Input& in, Smem& sm, const float* src
     for (int j = 0; j < kMaxChunks; j++) {
         const int c = chunk_of(cv, j);
         if (c >= 0) {
-            const float4 lo = __ldcg(reinterpret_cast<const float4*>(src) + 2 * c);
-            const float4 hi = __ldcg(reinterpret_cast<const float4*>(src) + 2 * c + 1);
-            const float f[8] = {lo.x, lo.y, lo.z, lo.w, hi.x, hi.y, hi.z, hi.w};
+            float f[8];
+            load8(f, src, c);
 #pragma unroll
             for (int e = 0; e < 8; e++) {
                 in.v[j][e] = f[e];
@@ -370,9 +377,6 @@ __device__ __forceinline__ void gemv_stage(Smem& sm, const Stage& s, const Input
             const int rows = (int)min((int64_t)per, r.r1 - row);
             const unsigned slot = tile % kSlots, round = tile / kSlots;
             mbar_wait(&sm.full[slot], round & 1);
-#ifdef T2L_FUSED_STREAM_ONLY
-            if (rows < 0)
-#endif
             if (cv.row < rows) {
                 const float acc = warp_sum(dot_segment(reinterpret_cast<const uint4*>(sm.ring[slot]) + (int64_t)cv.row * cv.chunks, cv, in));
                 if (lane == 0) atomicAdd(&sm.rows[k0 + (int)(row - r.r0) + cv.row], acc);
@@ -659,7 +663,7 @@ __global__ void __launch_bounds__(kThreads, 1) fused_step_kernel(FusedStepArgs a
         if (l > 0) wait_for(cnt + kDownDone, (unsigned)l * g);
         load_input(in, sm, a.x, a.hidden, true, a.eps);
         // This block's rows of x for the o and down epilogues (same rows in both, final until then).
-        const Range own = share(L.o, a.hidden, qd, (b + l * 37) % g, g);
+        const Range own = stage_ranges(a, L, l, 1).part[0];
         for (int i = tid; i < own.r1 - own.r0; i += kConsumers) sm.xrows[i] = __ldcg(a.x + own.r0 + i);
         mark(a.prof, l, 1);
         for (int j = g - 1 - b; L.lora_A && j >= 0 && j < L.lora_r; j += g) {  // t = A h (f32 A)
@@ -670,9 +674,8 @@ __global__ void __launch_bounds__(kThreads, 1) fused_step_kernel(FusedStepArgs a
             for (int jj = 0; jj < kMaxChunks; jj++) {
                 const int c = chunk_of(cv, jj);
                 if (c >= 0) {
-                    const float4 lo = __ldg(reinterpret_cast<const float4*>(A) + 2 * c);
-                    const float4 hi = __ldg(reinterpret_cast<const float4*>(A) + 2 * c + 1);
-                    const float w[8] = {lo.x, lo.y, lo.z, lo.w, hi.x, hi.y, hi.z, hi.w};
+                    float w[8];
+                    load8(w, A, c);
 #pragma unroll
                     for (int e = 0; e < 8; e++) acc = fmaf(w[e], in.v[jj][e], acc);
                 }
@@ -828,7 +831,7 @@ void print_profile(const uint64_t* p, int blocks, int layers) {
         for (int b = 0; b < blocks; b++) {
             double per = 0;
             for (int l = 0; l < layers; l++) {
-                const uint64_t* m = p + ((int64_t)b * 64 + l) * kMarks;
+                const uint64_t* m = p + ((int64_t)b * kProfLayers + l) * kMarks;
                 per += (double)(m[k + 1] - m[k]) * 1e-3;
             }
             per /= layers;
@@ -850,9 +853,9 @@ void fused_step(const FusedStepArgs& args, const FusedLayer* layers) {
     FusedStepArgs a = args;
     static const bool merge_stage = env_is("T2L_FUSED_MERGE", "stage");
     a.merge_stage = merge_stage ? 1 : 0;
-    const bool profile = profile_step() > 0 && ++calls == profile_step() && a.n_layers <= 64;
+    const bool profile = profile_step() > 0 && ++calls == profile_step() && a.n_layers <= kProfLayers;
     if (profile) {
-        if (!prof) CUDA_CHECK(cudaMalloc(&prof, (size_t)g * 64 * kMarks * sizeof(uint64_t)));
+        if (!prof) CUDA_CHECK(cudaMalloc(&prof, (size_t)g * kProfLayers * kMarks * sizeof(uint64_t)));
         a.prof = prof;
     }
     CUDA_CHECK(cudaMemsetAsync(a.counters, 0, (kCounters + kMaxKvHeads) * sizeof(unsigned), cudaStreamPerThread));
@@ -872,7 +875,7 @@ void fused_step(const FusedStepArgs& args, const FusedLayer* layers) {
         fail("fused decode step: launch failed: ", cudaGetErrorString(err));
     }
     if (profile) {
-        std::vector<uint64_t> host((size_t)g * 64 * kMarks);
+        std::vector<uint64_t> host((size_t)g * kProfLayers * kMarks);
         CUDA_CHECK(cudaMemcpy(host.data(), prof, host.size() * sizeof(uint64_t), cudaMemcpyDeviceToHost));
         print_profile(host.data(), g, a.n_layers);
     }

@@ -103,8 +103,8 @@ int cmd_describe(int argc, char** argv) {
     // Embed every description, then run the hypernetwork once for all of them.
     std::vector<std::string> texts;
     std::vector<std::vector<int32_t>> ids;
+    const bool given_ids = args.has("ids");
     for (const std::string& d : descriptions) {
-        const bool given_ids = args.has("ids");
         texts.push_back(given_ids && d.empty() ? "" : add_full_stop(d));
         ids.push_back(given_ids ? parse_id_list(args.str("ids"), "--ids") : pipeline.tokenize(texts.back()));
     }
