@@ -22,9 +22,9 @@
 //   qkv    h = rms_norm(x)·w_in (each block computes the norm itself), y = W_qkv h; unmerged LoRA
 //          on q/k/v: t = A h by a few blocks first, then every block adds B t to its rows
 //   attn   items (kv head, chunk of keys): RoPE on q (the group's heads) and on the new k, the new
-//          k and v into the bf16 cache, a flash-decoding partial (m, l, o) per query head; the
-//          block that finishes a KV head's last chunk merges its heads into ctx (or, with
-//          T2L_FUSED_MERGE=stage, one block per query head after a barrier)
+//          k and v into the bf16 cache, a flash-decoding partial (m, l, o) per query head; then
+//          one block per query head merges its chunks into ctx after a barrier (or, with
+//          T2L_FUSED_MERGE=last, the block that finishes a KV head's last chunk merges its heads)
 //   o      x += W_o ctx
 //   gu     h = rms_norm(x)·w_post, act = silu(W_gate h) · (W_up h)
 //   down   x += W_down act
@@ -57,9 +57,19 @@
 //       taken out of the producer again (plain loops) and the merge's loads unrolled: 216.2 -
 //       216.6 tok/s, 218.9 - 219.1 with T2L_FUSED_MERGE=stage, 212.4 - 213.3 with an unmerged q/v
 //       LoRA, against 236.0 - 236.4 op by op in the same run.
+//   (5) the producer keeps at most 2 tiles requested and not yet landed (T2L_FUSED_INFLIGHT; the
+//       rest of the ring still fills): 214.9 - 217.8 against 212.5 - 214.6 tok/s for the whole ring,
+//       1 tile starves the stream (209); the merge as a stage of its own, now the default
+//       (T2L_FUSED_MERGE=last for the other): 219.7 - 220.2, against 235 - 237 op by op. A finer
+//       profile (per layer): the GEMVs 89 us, the windows 43 us, of which loading an input row
+//       from L2 is 3.3 - 4.7 us per stage and an epilogue's release 2 - 3.5 us: with the weights
+//       streaming, one L2 round trip costs ~3 us. Tried and dropped: activations handed over as
+//       tagged 8-byte values that every thread polls (no counters, no fences): 182 - 188 tok/s, the
+//       polling traffic slows every window; the input row copied into shared memory once per
+//       block instead of once per tile row: its load 4.6 -> 3.3 us but the step no faster (219.7);
+//       fewer attention chunks per KV head (8, 4), so the merges land on idle blocks: 212.7, 207.7.
 // What would make it pay: fewer round trips per window than the op-by-op step's kernel
-// boundaries cost, e.g. stages chained by per-tile flags instead of grid-wide counters, or a
-// deeper on-chip buffer than 192 KB.
+// boundaries cost, or a deeper on-chip buffer than 192 KB (each window hides only ~6 us).
 #include <cuda_bf16.h>
 
 #include <algorithm>
@@ -84,10 +94,11 @@ constexpr int kSlotBytes = 32 * 1024;
 constexpr int kMaxChunks = 8;       // 16-byte chunks of one weight row per consumer thread: in <= 16384
 constexpr int kMaxRows = 2048;      // rows of one stage one block owns
 constexpr int kMaxOwn = 64;         // rows of x one block owns (hidden / blocks)
+static_assert(kMaxOwn <= kConsumerWarps * 32, "a consumer thread per owned row");
 constexpr int kMaxNorm = 4096;      // hidden size
 constexpr int kHeadDim = 128;
 constexpr int kMaxGroup = 4;        // query heads per KV head
-constexpr int kMarks = 12;          // timing marks per layer (T2L_FUSED_PROFILE)
+constexpr int kMarks = 17;          // timing marks per layer (T2L_FUSED_PROFILE)
 constexpr int kProfLayers = 64;     // layers the profile buffer has room for
 
 // Stage counters (each block adds one when its part is written; a merge adds one per KV head, or
@@ -119,6 +130,15 @@ __device__ __forceinline__ void mark(uint64_t* prof, int layer, int point) {
     if (prof && threadIdx.x == 0) {
         uint64_t t;
         asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
+        prof[((int64_t)blockIdx.x * kProfLayers + layer) * kMarks + point] = t;
+    }
+}
+
+// The same, once `dep` has been computed (the loads it sums have landed).
+__device__ __forceinline__ void mark_after(uint64_t* prof, int layer, int point, double dep) {
+    if (threadIdx.x == 0) {
+        uint64_t t;
+        asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t) : "d"(dep));
         prof[((int64_t)blockIdx.x * kProfLayers + layer) * kMarks + point] = t;
     }
 }
@@ -216,6 +236,7 @@ __device__ __forceinline__ Stage stage_ranges(const FusedStepArgs& a, const Fuse
 
 __device__ void produce(Smem& sm, const FusedStepArgs& a, const FusedLayer* layers) {
     uint32_t tile = 0;
+    const uint32_t ahead = a.inflight > 0 && a.inflight < kSlots ? (uint32_t)a.inflight : kSlots;
     auto stream = [&](const Stage& s) {
         for (int p = 0; p < s.n; p++) {
             const Range& r = s.part[p];
@@ -223,6 +244,10 @@ __device__ void produce(Smem& sm, const FusedStepArgs& a, const FusedLayer* laye
             for (int64_t row = r.r0; row < r.r1; row += per) {
                 const unsigned slot = tile % kSlots, round = tile / kSlots;
                 mbar_wait(&sm.empty[slot], (round & 1) ^ 1);  // the consumers are done with it
+                if (ahead < kSlots && tile >= ahead) {  // at most `ahead` tiles requested, not yet landed
+                    const uint32_t t = tile - ahead;
+                    mbar_wait(&sm.full[t % kSlots], (t / kSlots) & 1);
+                }
                 const unsigned bytes = (unsigned)(min((int64_t)per, r.r1 - row) * r.in * 2);
                 mbar_arrive_expect(&sm.full[slot], bytes);
                 asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];" ::"r"(
@@ -297,7 +322,8 @@ __device__ __forceinline__ void load_norm(Smem& sm, const __nv_bfloat16* norm, i
     }
 }
 
-__device__ __forceinline__ void load_input(Input& in, Smem& sm, const float* src, int n, bool norm, float eps) {
+__device__ __forceinline__ void load_input(Input& in, Smem& sm, const float* src, int n, bool norm, float eps,
+                                           uint64_t* prof = nullptr, int layer = 0, int point = 0) {
     const Cover cv = cover_of(n);
     double ss = 0.0;
 #pragma unroll
@@ -317,6 +343,7 @@ __device__ __forceinline__ void load_input(Input& in, Smem& sm, const float* src
         }
     }
     if (!norm) return;
+    if (prof) mark_after(prof, layer, point, ss);
     // rms over the row, as add_rms_norm: double sums, 1 / sqrt(mean + eps) in double. The warps of
     // tile row 0 hold the row once between them.
     ss = warp_sum(ss);
@@ -661,11 +688,15 @@ __global__ void __launch_bounds__(kThreads, 1) fused_step_kernel(FusedStepArgs a
         // -- qkv --
         load_norm(sm, static_cast<const __nv_bfloat16*>(L.in_norm), a.hidden);
         if (l > 0) wait_for(cnt + kDownDone, (unsigned)l * g);
-        load_input(in, sm, a.x, a.hidden, true, a.eps);
-        // This block's rows of x for the o and down epilogues (same rows in both, final until then).
-        const Range own = stage_ranges(a, L, l, 1).part[0];
-        for (int i = tid; i < own.r1 - own.r0; i += kConsumers) sm.xrows[i] = __ldcg(a.x + own.r0 + i);
         mark(a.prof, l, 1);
+        // This block's rows of x for the o and down epilogues (same rows in both, final until then),
+        // requested with the input: one round trip for both.
+        const Range own = stage_ranges(a, L, l, 1).part[0];
+        const int n_own = (int)(own.r1 - own.r0);  // <= kMaxOwn <= kConsumers
+        const float x_own = tid < n_own ? __ldcg(a.x + own.r0 + tid) : 0.0f;
+        load_input(in, sm, a.x, a.hidden, true, a.eps, a.prof, l, 2);
+        if (tid < n_own) sm.xrows[tid] = x_own;
+        mark(a.prof, l, 3);
         for (int j = g - 1 - b; L.lora_A && j >= 0 && j < L.lora_r; j += g) {  // t = A h (f32 A)
             const Cover cv = cover_of(a.hidden);
             const float* A = L.lora_A + (int64_t)j * a.hidden;
@@ -692,7 +723,7 @@ __global__ void __launch_bounds__(kThreads, 1) fused_step_kernel(FusedStepArgs a
         }
         Stage s = stage_ranges(a, L, l, 0);
         gemv_stage(sm, s, in, tile);
-        mark(a.prof, l, 2);
+        mark(a.prof, l, 4);
         if (L.lora_A) wait_for(cnt + kLoraDone, ln * (unsigned)L.lora_r);
         for (int i = tid; i < stage_rows(s); i += kConsumers) {
             const int64_t row = s.part[0].r0 + i;
@@ -705,7 +736,7 @@ __global__ void __launch_bounds__(kThreads, 1) fused_step_kernel(FusedStepArgs a
             sm.rows[i] = 0.0f;
         }
         signal(cnt + kQkvDone);
-        mark(a.prof, l, 3);
+        mark(a.prof, l, 5);
         // -- attention: items (kv head, chunk); the last chunk of a KV head merges its heads --
         if (b < items) {
             KvFirst kv;
@@ -721,14 +752,14 @@ __global__ void __launch_bounds__(kThreads, 1) fused_step_kernel(FusedStepArgs a
                 if (tid < kHeadDim) merge_head(a, h, tid, chunks);
                 signal(cnt + kMergeDone);
             }
-        mark(a.prof, l, 4);
+        mark(a.prof, l, 6);
         // -- o: x += W_o ctx --
         wait_for(cnt + kMergeDone, ln * (unsigned)(a.merge_stage ? a.n_heads : a.n_kv_heads));
         load_input(in, sm, a.ctx, qd, false, 0.0f);
-        mark(a.prof, l, 5);
+        mark(a.prof, l, 7);
         s = stage_ranges(a, L, l, 1);
         gemv_stage(sm, s, in, tile);
-        mark(a.prof, l, 6);
+        mark(a.prof, l, 8);
         for (int i = tid; i < stage_rows(s); i += kConsumers) {
             const float x1 = sm.xrows[i] + sm.rows[i];
             a.x[s.part[0].r0 + i] = x1;
@@ -736,14 +767,16 @@ __global__ void __launch_bounds__(kThreads, 1) fused_step_kernel(FusedStepArgs a
             sm.rows[i] = 0.0f;
         }
         signal(cnt + kODone);
+        mark(a.prof, l, 9);
         // -- gate|up: act = silu(gate) * up --
         load_norm(sm, static_cast<const __nv_bfloat16*>(L.post_norm), a.hidden);
         wait_for(cnt + kODone, ln * g);
+        mark(a.prof, l, 10);
         load_input(in, sm, a.x, a.hidden, true, a.eps);
-        mark(a.prof, l, 7);
+        mark(a.prof, l, 11);
         s = stage_ranges(a, L, l, 2);
         gemv_stage(sm, s, in, tile);
-        mark(a.prof, l, 8);
+        mark(a.prof, l, 12);
         const int half = (int)(s.part[0].r1 - s.part[0].r0);
         for (int i = tid; i < half; i += kConsumers) {
             const float gt = sm.rows[i], up = sm.rows[half + i];
@@ -752,19 +785,20 @@ __global__ void __launch_bounds__(kThreads, 1) fused_step_kernel(FusedStepArgs a
             sm.rows[half + i] = 0.0f;
         }
         signal(cnt + kGuDone);
+        mark(a.prof, l, 13);
         // -- down: x += W_down act --
         wait_for(cnt + kGuDone, ln * g);
         load_input(in, sm, a.act, a.inter, false, 0.0f);
-        mark(a.prof, l, 9);
+        mark(a.prof, l, 14);
         s = stage_ranges(a, L, l, 3);
         gemv_stage(sm, s, in, tile);
-        mark(a.prof, l, 10);
+        mark(a.prof, l, 15);
         for (int i = tid; i < stage_rows(s); i += kConsumers) {
             a.x[s.part[0].r0 + i] = sm.xrows[i] + sm.rows[i];
             sm.rows[i] = 0.0f;
         }
         signal(cnt + kDownDone);
-        mark(a.prof, l, 11);
+        mark(a.prof, l, 16);
     }
     // -- the final norm and the LM head --
     load_norm(sm, static_cast<const __nv_bfloat16*>(a.final_norm), a.hidden);
@@ -810,7 +844,14 @@ bool fused_step_supported(const FusedStepShape& s, std::string* why) {
     return true;
 }
 
-int fused_step_attn_chunks(int n_kv_heads) { return std::max(1, fused_step_blocks() / std::max(1, n_kv_heads)); }
+int fused_step_attn_chunks(int n_kv_heads) {
+    const int most = std::max(1, fused_step_blocks() / std::max(1, n_kv_heads));  // one item per block
+    static const int want = [] {
+        const char* v = std::getenv("T2L_FUSED_CHUNKS");
+        return v ? std::atoi(v) : 0;
+    }();
+    return want > 0 ? std::min(want, most) : most;
+}
 
 namespace {
 // T2L_FUSED_PROFILE=N (with T2L_CUDA_GRAPH=0): the N-th step is timed stage by stage and printed.
@@ -822,9 +863,10 @@ int profile_step() {
     return n;
 }
 void print_profile(const uint64_t* p, int blocks, int layers) {
-    static const char* const names[kMarks - 1] = {"wait+norm (qkv in)", "qkv GEMV", "qkv out+signal", "attention",
-                                                  "wait (o in)", "o GEMV", "wait+norm (gu in)", "gate|up GEMV",
-                                                  "wait (down in)", "down GEMV", "down out+signal"};
+    static const char* const names[kMarks - 1] = {
+        "qkv in: wait", "qkv in: load", "qkv in: norm", "qkv GEMV", "qkv out+signal", "attention", "o in: wait+load",
+        "o GEMV", "o out+signal", "gu in: wait", "gu in: load+norm", "gate|up GEMV", "gu out+signal",
+        "down in: wait+load", "down GEMV", "down out+signal"};
     std::fprintf(stderr, "fused step profile (%d blocks, %d layers): us per layer, mean / max over blocks\n", blocks, layers);
     for (int k = 0; k + 1 < kMarks; k++) {
         double sum = 0, mx = 0;
@@ -851,8 +893,12 @@ void fused_step(const FusedStepArgs& args, const FusedLayer* layers) {
     static int calls = 0;
     static uint64_t* prof = nullptr;
     FusedStepArgs a = args;
-    static const bool merge_stage = env_is("T2L_FUSED_MERGE", "stage");
-    a.merge_stage = merge_stage ? 1 : 0;
+    a.merge_stage = fused_merge_stage() ? 1 : 0;
+    static const int inflight = [] {  // measured best: 2 (a note in the header)
+        const char* v = std::getenv("T2L_FUSED_INFLIGHT");
+        return v ? std::atoi(v) : 2;
+    }();
+    a.inflight = inflight;
     const bool profile = profile_step() > 0 && ++calls == profile_step() && a.n_layers <= kProfLayers;
     if (profile) {
         if (!prof) CUDA_CHECK(cudaMalloc(&prof, (size_t)g * kProfLayers * kMarks * sizeof(uint64_t)));
@@ -893,5 +939,16 @@ bool fused_step_enabled() {
     return on;
 }
 void set_fused_step(int on) { g_fused.store(on < 0 ? -1 : on ? 1 : 0, std::memory_order_relaxed); }
+
+namespace {
+std::atomic<int> g_merge{-1};  // set_fused_merge's override; -1: T2L_FUSED_MERGE decides
+}
+bool fused_merge_stage() {
+    const int v = g_merge.load(std::memory_order_relaxed);
+    if (v >= 0) return v == 1;
+    static const bool last = env_is("T2L_FUSED_MERGE", "last");  // default: the merge stage (measured faster)
+    return !last;
+}
+void set_fused_merge(int stage) { g_merge.store(stage < 0 ? -1 : stage ? 1 : 0, std::memory_order_relaxed); }
 
 }  // namespace t2l::cuda

@@ -123,6 +123,7 @@ struct FusedStepArgs {
     int window = 0;       // keys a query sees (0: all)
     int attn_chunks = 0;  // fused_step_attn_chunks(n_kv_heads)
     int merge_stage = 0;  // attention chunks merged in a stage of their own (else by each KV head's last chunk)
+    int inflight = 0;     // weight tiles the producer keeps requested at once (0: the whole ring)
     float eps = 0, attn_scale = 0;
     const int32_t* pos = nullptr;            // the token's position (device)
     const float *cos = nullptr, *sin = nullptr;  // (capacity, 64) rotary tables
@@ -138,6 +139,10 @@ struct FusedStepArgs {
 bool fused_step_supported(const FusedStepShape& shape, std::string* why = nullptr);
 bool fused_step_enabled();
 void set_fused_step(int on);
+// How attention's chunks are merged: in a stage of their own (the default) or by each KV head's
+// last chunk (T2L_FUSED_MERGE=last); tests force either with set_fused_merge (1 stage, 0 last, -1 default).
+bool fused_merge_stage();
+void set_fused_merge(int stage);
 int fused_step_attn_chunks(int n_kv_heads);
 int fused_step_counters();
 // layers: n_layers FusedLayer in DEVICE memory.

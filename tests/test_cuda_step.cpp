@@ -390,7 +390,12 @@ TEST_CASE("the fused decode step equals the op-by-op step (no adapter, unmerged 
     probe.hidden = 512, probe.inter = 1408, probe.n_heads = 4, probe.n_kv_heads = 1, probe.head_dim = 128, probe.vocab = 3000;
     std::string why;
     if (!cuda::fused_step_supported(probe, &why)) T2L_SKIP("the fused step does not run here: " + why);
-    struct Restore { ~Restore() { cuda::set_fused_step(-1); } } restore;
+    struct Restore {
+        ~Restore() {
+            cuda::set_fused_step(-1);
+            cuda::set_fused_merge(-1);
+        }
+    } restore;
     t2l_test::ScratchDir dir;
     for (int kv_heads : {1, 2}) {  // 4 and 2 query heads per KV head
         const std::string path = dir.file("llama" + std::to_string(kv_heads) + ".t2l");
@@ -411,27 +416,34 @@ TEST_CASE("the fused decode step equals the op-by-op step (no adapter, unmerged 
         for (int mode = 0; mode < 3; mode++) {  // 0 no adapter, 1 unmerged, 2 merged
             if (mode == 0) model.set_adapter(nullptr, false);
             else model.set_adapter(&ad, mode == 2);
-            bool fused_on = false, fused_off = true;
+            bool fused_off = true;
             cuda::set_fused_step(0);
             const auto ref = decode_logits(model, prompt, 24, &fused_off);
-            cuda::set_fused_step(1);
-            const auto got = decode_logits(model, prompt, 24, &fused_on);
-            int same = 0;
-            const double err = compare_steps(got, ref, &same);
+            CHECK_FALSE(fused_off);
             double moved = 0;
             if (mode == 0) base_ref = ref;
             else {
                 int s2 = 0;
                 moved = compare_steps(ref, base_ref, &s2);
             }
-            static const char* const names[] = {"no adapter", "unmerged q/v LoRA", "merged q/v LoRA"};
-            std::printf("  fused step, %d query heads per KV head, %-17s: max|diff| / max|logit| %.2e over 24 steps, "
-                        "argmax agrees %d/24%s\n", 4 / kv_heads, names[mode], err, same,
-                        mode ? (", the adapter moves the logits by " + std::to_string(moved)).c_str() : "");
-            CHECK(fused_on);
-            CHECK_FALSE(fused_off);
-            CHECK(err < 2e-3);
-            CHECK(same >= 22);
+            cuda::set_fused_step(1);
+            double err = 0;
+            for (int stage : {0, 1}) {  // attention's chunks merged by each KV head's last chunk, or as a stage
+                cuda::set_fused_merge(stage);
+                bool fused_on = false;
+                const auto got = decode_logits(model, prompt, 24, &fused_on);
+                int same = 0;
+                const double e = compare_steps(got, ref, &same);
+                err = std::max(err, e);
+                static const char* const names[] = {"no adapter", "unmerged q/v LoRA", "merged q/v LoRA"};
+                std::printf("  fused step (merge %s), %d query heads per KV head, %-17s: max|diff| / max|logit| %.2e "
+                            "over 24 steps, argmax agrees %d/24%s\n", stage ? "stage" : "last ", 4 / kv_heads,
+                            names[mode], e, same,
+                            mode ? (", the adapter moves the logits by " + std::to_string(moved)).c_str() : "");
+                CHECK(fused_on);
+                CHECK(e < 2e-3);
+                CHECK(same >= 22);
+            }
             if (mode) CHECK(moved > 20 * err);  // the adapter's effect is far above the difference
         }
     }
