@@ -40,6 +40,14 @@
 //       land beside this one with their weights in flight. Llama-8B decode 114.5 - 228.6 tok/s
 //       against 234.5 (16 R x U forms): a GEMV needs the whole GPU's warps to reach bandwidth, so
 //       there is no room to lend to the next launch.
+//   Tried and dropped: a bulk-copy GEMV for n = 1 bf16 (y = W x, y += W x, gate|up + activation):
+//       one block per SM of a producer warp and 8 consumer warps (fused_step.cu's layout) with a
+//       96 KB ring, small enough that two fit on an SM, so under PDL the next projection's block
+//       sits beside the running kernels and fills its ring before its input exists; sums added
+//       in a fixed order (deterministic). Llama-8B decode 229.7 - 234.0 tok/s against 233.6 -
+//       235.2, Gemma-2-2b 385 against 449; alone on the 1.05 GB LM head it streams 4.16 TB/s
+//       against this kernel's 4.43 (96 KB in flight per SM is too little at ~3 us loaded
+//       latency), and asking L2 for 2 - 16 tiles beyond the ring made it slower still (230 - 212).
 //   Tried and dropped: a deferred RMSNorm (rms_norm(x)·wᵀ = ((x∘g)·wᵀ)/rms): o_proj and down_proj
 //       added into the residual and left x∘g and per-block pieces of Σx², the next GEMV summed the
 //       pieces and scaled its sums, so no norm launch (2 per layer fewer). Pieces of 8 rows read
