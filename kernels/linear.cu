@@ -114,6 +114,16 @@ bool pdl_enabled() {
 
 void pdl_unsupported() { g_pdl.store(0, std::memory_order_relaxed); }
 
+namespace {
+thread_local bool t_gemv_pdl = true;  // GemvPdl's setting for this thread
+}
+bool gemv_pdl() {
+    static const int forced = env_is("T2L_PDL", "nogemv") ? 0 : env_is("T2L_PDL", "1") ? 1 : -1;
+    return forced >= 0 ? forced == 1 : t_gemv_pdl;
+}
+GemvPdl::GemvPdl(bool allow) : saved_(t_gemv_pdl) { t_gemv_pdl = allow; }
+GemvPdl::~GemvPdl() { t_gemv_pdl = saved_; }
+
 int sm_count() {
     static const int n = [] {
         int dev = 0, c = 0;
@@ -137,6 +147,13 @@ bool sm90_or_newer() {
 namespace {
 
 // ---- GEMV (n <= 8) --------------------------------------------------------------------------
+
+// A GEMV launch: early (programmatic dependent launch) unless this thread's GemvPdl says not.
+template <typename... Params, typename... Args>
+void launch_gemv_kernel(void (*kernel)(Params...), dim3 grid, dim3 block, Args... args) {
+    if (gemv_pdl()) launch_pdl(kernel, grid, block, 0, args...);
+    else kernel<<<grid, block>>>(static_cast<Params>(args)...);
+}
 
 // acc[r][i] (this lane's share) = sum over its k of x[i*in + k] * wr[r][k], for R rows of w and
 // N rows of x: the main loop every GEMV below shares. The caller has waited for x (pdl_wait).
@@ -296,8 +313,8 @@ void launch_gemv(float* y, const float* x, const void* w, const float* bias, int
                  int threads) {
     const int64_t warps = (out + R - 1) / R;
     const int64_t blocks = (warps * 32 + threads - 1) / threads;
-    launch_pdl(gemv_kernel<W, N, R, U, VEC, PF>, dim3((unsigned)blocks), dim3(threads), 0, y, x, static_cast<const W*>(w), bias,
-               in, out, accumulate);
+    launch_gemv_kernel(gemv_kernel<W, N, R, U, VEC, PF>, dim3((unsigned)blocks), dim3(threads), y, x, static_cast<const W*>(w),
+                       bias, in, out, accumulate);
 }
 
 template <typename W, int N, int R, int U, bool VEC, bool PF>
@@ -538,11 +555,11 @@ void launch_pair(float* y, const float* x, const void* w, int64_t in, int64_t ou
     const int64_t warps1 = large ? (out + kN1LargeR - 1) / kN1LargeR : out, warps = warps1 + out2;
     const dim3 grid((unsigned)((warps * 32 + threads - 1) / threads));
     if (large)
-        launch_pdl(gemv_pair_kernel<W, kN1LargeR, kN1LargeU>, grid, dim3(threads), 0, y, x, static_cast<const W*>(w), in, out,
-                   y2, w2, out2, warps1);
+        launch_gemv_kernel(gemv_pair_kernel<W, kN1LargeR, kN1LargeU>, grid, dim3(threads), y, x, static_cast<const W*>(w), in,
+                           out, y2, w2, out2, warps1);
     else
-        launch_pdl(gemv_pair_kernel<W, kN1SmallR, kN1SmallU>, grid, dim3(threads), 0, y, x, static_cast<const W*>(w), in, out,
-                   y2, w2, out2, warps1);
+        launch_gemv_kernel(gemv_pair_kernel<W, kN1SmallR, kN1SmallU>, grid, dim3(threads), y, x, static_cast<const W*>(w), in,
+                           out, y2, w2, out2, warps1);
 }
 }  // namespace
 
@@ -570,11 +587,12 @@ bool linear_glu(float* y, const float* x, const void* w, DType wt, int64_t in, i
     const int64_t warps = (inter + P - 1) / P;
     const dim3 grid((unsigned)((warps * 32 + threads - 1) / threads));
     if (wt == DType::BF16)
-        launch_pdl(gemv_glu_kernel<__nv_bfloat16, P, U>, grid, dim3(threads), 0, y, x, static_cast<const __nv_bfloat16*>(w), in, inter, act);
+        launch_gemv_kernel(gemv_glu_kernel<__nv_bfloat16, P, U>, grid, dim3(threads), y, x, static_cast<const __nv_bfloat16*>(w),
+                           in, inter, act);
     else if (wt == DType::F16)
-        launch_pdl(gemv_glu_kernel<__half, P, U>, grid, dim3(threads), 0, y, x, static_cast<const __half*>(w), in, inter, act);
+        launch_gemv_kernel(gemv_glu_kernel<__half, P, U>, grid, dim3(threads), y, x, static_cast<const __half*>(w), in, inter, act);
     else
-        launch_pdl(gemv_glu_kernel<float, P, U>, grid, dim3(threads), 0, y, x, static_cast<const float*>(w), in, inter, act);
+        launch_gemv_kernel(gemv_glu_kernel<float, P, U>, grid, dim3(threads), y, x, static_cast<const float*>(w), in, inter, act);
     check_launch("linear_glu (cuda)");
     return true;
 }

@@ -201,6 +201,9 @@ bool sm90_or_newer();
 // refuses the attribute).
 bool pdl_enabled();
 void pdl_unsupported();
+// Whether this thread's GEMV launches are early ones too (GemvPdl in ops_cuda.h; T2L_PDL=nogemv
+// never, T2L_PDL=1 always).
+bool gemv_pdl();
 
 // kernel<<<grid, block, smem>>>(args...) on the per-thread default stream, with programmatic
 // dependent launch when enabled (the kernel must then follow the pdl_wait() rule above), in

@@ -104,6 +104,8 @@ bool fused_step_supported(const FusedStepShape&, std::string* why) {
 bool fused_step_enabled() { return false; }
 void set_fused_step(int) {}
 bool fused_merge_stage() { return true; }
+GemvPdl::GemvPdl(bool) : saved_(true) {}
+GemvPdl::~GemvPdl() {}
 void set_fused_merge(int) {}
 int fused_step_attn_chunks(int) { return 1; }
 int fused_step_counters() { return 0; }

@@ -714,6 +714,8 @@ void Decoder::step_once(int32_t token, KVCache& cache) const {
         run_step(st, cache);
     } else {
         cuda::copy_to_device_async(st.tok_pos.data, tp, sizeof tp);
+        // Wide models' GEMVs launch plainly, narrow ones early (measured; ops_cuda.h GemvPdl).
+        const cuda::GemvPdl gemv_pdl(cfg_.hidden < 4096);
         if (st.graph && st.graph_version == adapter_version_) {
             cuda::graph_launch(st.graph);
         } else {
