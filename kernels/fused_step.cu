@@ -60,7 +60,7 @@
 //   (5) the producer keeps at most 2 tiles requested and not yet landed (T2L_FUSED_INFLIGHT; the
 //       rest of the ring still fills): 214.9 - 217.8 against 212.5 - 214.6 tok/s for the whole ring,
 //       1 tile starves the stream (209); the merge as a stage of its own, now the default
-//       (T2L_FUSED_MERGE=last for the other): 219.7 - 220.2, against 235 - 237 op by op. A finer
+//       (T2L_FUSED_MERGE=last for the other): 219.2 - 220.2, against 233 - 237 op by op. A finer
 //       profile (per layer): the GEMVs 89 us, the windows 43 us, of which loading an input row
 //       from L2 is 3.3 - 4.7 us per stage and an epilogue's release 2 - 3.5 us: with the weights
 //       streaming, one L2 round trip costs ~3 us. Tried and dropped: activations handed over as
