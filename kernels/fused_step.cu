@@ -126,20 +126,22 @@ struct Smem {
 constexpr int kPart = kHeadDim + 2;  // an attention partial: m, l, o[128]
 
 // T2L_FUSED_PROFILE: thread 0 of each block stamps the time at kMarks points of every layer.
+__device__ __forceinline__ void stamp(uint64_t* prof, int layer, int point, uint64_t t) {
+    prof[((int64_t)blockIdx.x * kProfLayers + layer) * kMarks + point] = t;
+}
 __device__ __forceinline__ void mark(uint64_t* prof, int layer, int point) {
     if (prof && threadIdx.x == 0) {
         uint64_t t;
         asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
-        prof[((int64_t)blockIdx.x * kProfLayers + layer) * kMarks + point] = t;
+        stamp(prof, layer, point, t);
     }
 }
-
 // The same, once `dep` has been computed (the loads it sums have landed).
 __device__ __forceinline__ void mark_after(uint64_t* prof, int layer, int point, double dep) {
-    if (threadIdx.x == 0) {
+    if (prof && threadIdx.x == 0) {
         uint64_t t;
         asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t) : "d"(dep));
-        prof[((int64_t)blockIdx.x * kProfLayers + layer) * kMarks + point] = t;
+        stamp(prof, layer, point, t);
     }
 }
 
@@ -343,7 +345,7 @@ __device__ __forceinline__ void load_input(Input& in, Smem& sm, const float* src
         }
     }
     if (!norm) return;
-    if (prof) mark_after(prof, layer, point, ss);
+    mark_after(prof, layer, point, ss);
     // rms over the row, as add_rms_norm: double sums, 1 / sqrt(mean + eps) in double. The warps of
     // tile row 0 hold the row once between them.
     ss = warp_sum(ss);
