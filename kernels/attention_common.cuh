@@ -14,6 +14,7 @@ struct AttnArgs {
     bool causal;
     float scale, softcap;
     const int32_t* pos;          // decode step in a graph: the query's position, read on the device
+    bool keys_early = false;     // decode step: keys before *pos may be read before pdl_wait()
 };
 
 // The keys query row i may see (may be empty: first > last).

@@ -19,6 +19,9 @@
 // Every kernel here is launched with programmatic dependent launch (ops_common.cuh): it starts
 // while the kernel before it drains and waits at pdl_wait() before touching activations.
 // Versions that earned their place: (1) this one.
+//   Tried and dropped: the norm weight, the RoPE position and table row requested before
+//   pdl_wait() (they are not activations): Llama-8B decode 229.0 -> 229.7 tok/s, Gemma-2-2b
+//   459.4 -> 458.1, within the noise of one machine.
 #include <cuda_bf16.h>
 
 #include "ops_common.cuh"

@@ -34,6 +34,13 @@
 //   (4) with the release after the main loop kept: an L2 prefetch of the first 256 B - 8 KB of each
 //       weight row before waiting, for every GEMV, for the o projection alone (while attention
 //       runs) or for those after a norm: 227.5 - 232.3 tok/s against 230.6 (no gain; worse above 1 KB).
+//   (5) a GEMV launched early requests its first U chunks of each row into registers before it
+//       waits (weights are not activations), so after the wait only x's L2 round trip precedes the
+//       first multiply; and the decode step launches early only the GEMVs after a norm or the
+//       attention (q|k|v, o, gate|up: their blocks fit beside that small kernel; decoder.cpp
+//       StepGemv). One machine, Llama-8B decode: 226.9 tok/s with no GEMV early, 229.0 - 230.8
+//       with those three early, 232.7 - 234.1 with their first weights requested before the wait;
+//       Gemma-2-2b (every GEMV early) 458 -> 470.
 //   Tried and dropped: a streaming form for n = 1 (bf16, projections and gate|up): a grid of 1-4
 //       blocks of 8 warps per SM (leaving room for the next kernel), rows grid-stride, each warp's
 //       first chunks requested before pdl_wait and the next kernel released at once, so its blocks
@@ -148,6 +155,13 @@ namespace {
 
 // ---- GEMV (n <= 8) --------------------------------------------------------------------------
 
+// A GEMV launched early requests its first weights before it waits (header, (5));
+// T2L_GEMV_EARLY=0 waits first.
+bool gemv_wait_late() {
+    static const bool on = !env_is("T2L_GEMV_EARLY", "0");
+    return on && pdl_enabled() && gemv_pdl();
+}
+
 // A GEMV launch: early (programmatic dependent launch) unless this thread's GemvPdl says not.
 template <typename... Params, typename... Args>
 void launch_gemv_kernel(void (*kernel)(Params...), dim3 grid, dim3 block, Args... args) {
@@ -156,10 +170,11 @@ void launch_gemv_kernel(void (*kernel)(Params...), dim3 grid, dim3 block, Args..
 }
 
 // acc[r][i] (this lane's share) = sum over its k of x[i*in + k] * wr[r][k], for R rows of w and
-// N rows of x: the main loop every GEMV below shares. The caller has waited for x (pdl_wait).
+// N rows of x: the main loop every GEMV below shares. The caller has waited for x (pdl_wait), or
+// with wait_late this waits itself once the first weights are requested (they are not activations).
 template <typename W, int N, int R, int U, bool VEC, bool PF = false>
 __device__ __forceinline__ void gemv_rows(float (&acc)[R][N], const float* __restrict__ x, const W* const (&wr)[R],
-                                          int64_t in) {
+                                          int64_t in, bool wait_late) {
     constexpr int E = VEC ? Pack16<W>::n : 1;  // weights per chunk
     const int lane = threadIdx.x & 31;
 #pragma unroll
@@ -168,13 +183,18 @@ __device__ __forceinline__ void gemv_rows(float (&acc)[R][N], const float* __res
         for (int i = 0; i < N; i++) acc[r][i] = 0.0f;
     if constexpr (VEC) {
         const int64_t chunks = in / E;
-        for (int64_t c0 = lane; c0 < chunks; c0 += 32 * U) {
-            uint4 wv[U][R];
+        uint4 wv[U][R];
+        auto fetch = [&](int64_t c0) {
 #pragma unroll
             for (int u = 0; u < U; u++)
 #pragma unroll
                 for (int r = 0; r < R; r++)
                     wv[u][r] = c0 + 32 * u < chunks ? load_stream16<PF>(wr[r] + (c0 + 32 * u) * E) : make_uint4(0, 0, 0, 0);
+        };
+        fetch(lane);
+        if (wait_late) pdl_wait();
+        for (int64_t c0 = lane; c0 < chunks; c0 += 32 * U) {
+            if (c0 != lane) fetch(c0);
 #pragma unroll
             for (int u = 0; u < U; u++) {
                 const int64_t c = c0 + 32 * u;
@@ -202,6 +222,7 @@ __device__ __forceinline__ void gemv_rows(float (&acc)[R][N], const float* __res
             }
         }
     } else {
+        if (wait_late) pdl_wait();
         for (int64_t k0 = lane; k0 < in; k0 += 32 * U) {
             float wf[U][R];
 #pragma unroll
@@ -228,7 +249,7 @@ __device__ __forceinline__ void gemv_rows(float (&acc)[R][N], const float* __res
 template <typename W, int N, int R, int U, bool VEC, bool PF = false>
 __device__ __forceinline__ void gemv_warp(float* __restrict__ y, const float* __restrict__ x, const W* __restrict__ w,
                                           const float* __restrict__ bias, int64_t in, int64_t out, bool accumulate,
-                                          int64_t warp) {
+                                          int64_t warp, bool wait_late) {
     const int lane = threadIdx.x & 31;
     const int64_t row0 = warp * R;
     if (row0 >= out) return;
@@ -236,7 +257,7 @@ __device__ __forceinline__ void gemv_warp(float* __restrict__ y, const float* __
 #pragma unroll
     for (int r = 0; r < R; r++) wr[r] = w + (row0 + r < out ? row0 + r : out - 1) * in;  // clamp: never read past w
     float acc[R][N];
-    gemv_rows<W, N, R, U, VEC, PF>(acc, x, wr, in);
+    gemv_rows<W, N, R, U, VEC, PF>(acc, x, wr, in, wait_late);
     // The next kernel may launch now: its blocks take the SMs this one leaves during the reduction
     // and stores. (Earlier triggers, and L2 prefetches of the next weights while waiting, measured
     // slower: their blocks sit on SMs this kernel still needs.)
@@ -255,9 +276,10 @@ __device__ __forceinline__ void gemv_warp(float* __restrict__ y, const float* __
 
 template <typename W, int N, int R, int U, bool VEC, bool PF = false>
 __global__ void gemv_kernel(float* __restrict__ y, const float* __restrict__ x, const W* __restrict__ w,
-                            const float* __restrict__ bias, int64_t in, int64_t out, bool accumulate) {
-    pdl_wait();  // launched early (PDL): x and y only after the previous kernel is done
-    gemv_warp<W, N, R, U, VEC, PF>(y, x, w, bias, in, out, accumulate, ((int64_t)blockIdx.x * blockDim.x + threadIdx.x) >> 5);
+                            const float* __restrict__ bias, int64_t in, int64_t out, bool accumulate, bool wait_late) {
+    if (!wait_late) pdl_wait();  // launched early (PDL): x and y only after the previous kernel is done
+    gemv_warp<W, N, R, U, VEC, PF>(y, x, w, bias, in, out, accumulate, ((int64_t)blockIdx.x * blockDim.x + threadIdx.x) >> 5,
+                                   wait_late);
 }
 
 // Two products of one row x in one launch: y = x wᵀ (the first warps1 warps, R rows each) and
@@ -266,11 +288,11 @@ __global__ void gemv_kernel(float* __restrict__ y, const float* __restrict__ x, 
 template <typename W, int R, int U>
 __global__ void gemv_pair_kernel(float* __restrict__ y, const float* __restrict__ x, const W* __restrict__ w, int64_t in,
                                  int64_t out, float* __restrict__ y2, const float* __restrict__ w2, int64_t out2,
-                                 int64_t warps1) {
-    pdl_wait();
+                                 int64_t warps1, bool wait_late) {
+    if (!wait_late) pdl_wait();
     const int64_t warp = ((int64_t)blockIdx.x * blockDim.x + threadIdx.x) >> 5;
-    if (warp < warps1) gemv_warp<W, 1, R, U, true>(y, x, w, nullptr, in, out, false, warp);
-    else gemv_warp<float, 1, 1, 4, true>(y2, x, w2, nullptr, in, out2, false, warp - warps1);
+    if (warp < warps1) gemv_warp<W, 1, R, U, true>(y, x, w, nullptr, in, out, false, warp, wait_late);
+    else gemv_warp<float, 1, 1, 4, true>(y2, x, w2, nullptr, in, out2, false, warp - warps1, wait_late);
 }
 
 // y (inter) = act(x · gateᵀ) ∘ (x · upᵀ) for one row x and the stacked gate|up weight (2·inter, in):
@@ -278,11 +300,11 @@ __global__ void gemv_pair_kernel(float* __restrict__ y, const float* __restrict_
 // activation is applied as the sums are reduced: the decode step's act_mul launch disappears.
 template <typename W, int P, int U>
 __global__ void gemv_glu_kernel(float* __restrict__ y, const float* __restrict__ x, const W* __restrict__ w, int64_t in,
-                                int64_t inter, int act) {
-    pdl_wait();
+                                int64_t inter, int act, bool wait_late) {
+    if (!wait_late) pdl_wait();
     const int lane = threadIdx.x & 31;
     const int64_t p0 = (((int64_t)blockIdx.x * blockDim.x + threadIdx.x) >> 5) * P;
-    if (p0 >= inter) return;
+    if (p0 >= inter) return;  // (a block whose warps all return here reads nothing of the last kernel's)
     const W* wr[2 * P];
 #pragma unroll
     for (int p = 0; p < P; p++) {
@@ -291,7 +313,7 @@ __global__ void gemv_glu_kernel(float* __restrict__ y, const float* __restrict__
         wr[P + p] = w + (inter + o) * in;
     }
     float acc[2 * P][1];
-    gemv_rows<W, 1, 2 * P, U, true>(acc, x, wr, in);
+    gemv_rows<W, 1, 2 * P, U, true>(acc, x, wr, in, wait_late);
     pdl_trigger();
     float s[2 * P];
 #pragma unroll
@@ -314,7 +336,7 @@ void launch_gemv(float* y, const float* x, const void* w, const float* bias, int
     const int64_t warps = (out + R - 1) / R;
     const int64_t blocks = (warps * 32 + threads - 1) / threads;
     launch_gemv_kernel(gemv_kernel<W, N, R, U, VEC, PF>, dim3((unsigned)blocks), dim3(threads), y, x, static_cast<const W*>(w),
-                       bias, in, out, accumulate);
+                       bias, in, out, accumulate, gemv_wait_late());
 }
 
 template <typename W, int N, int R, int U, bool VEC, bool PF>
@@ -556,10 +578,10 @@ void launch_pair(float* y, const float* x, const void* w, int64_t in, int64_t ou
     const dim3 grid((unsigned)((warps * 32 + threads - 1) / threads));
     if (large)
         launch_gemv_kernel(gemv_pair_kernel<W, kN1LargeR, kN1LargeU>, grid, dim3(threads), y, x, static_cast<const W*>(w), in,
-                           out, y2, w2, out2, warps1);
+                           out, y2, w2, out2, warps1, gemv_wait_late());
     else
         launch_gemv_kernel(gemv_pair_kernel<W, kN1SmallR, kN1SmallU>, grid, dim3(threads), y, x, static_cast<const W*>(w), in,
-                           out, y2, w2, out2, warps1);
+                           out, y2, w2, out2, warps1, gemv_wait_late());
 }
 }  // namespace
 
@@ -588,11 +610,13 @@ bool linear_glu(float* y, const float* x, const void* w, DType wt, int64_t in, i
     const dim3 grid((unsigned)((warps * 32 + threads - 1) / threads));
     if (wt == DType::BF16)
         launch_gemv_kernel(gemv_glu_kernel<__nv_bfloat16, P, U>, grid, dim3(threads), y, x, static_cast<const __nv_bfloat16*>(w),
-                           in, inter, act);
+                           in, inter, act, gemv_wait_late());
     else if (wt == DType::F16)
-        launch_gemv_kernel(gemv_glu_kernel<__half, P, U>, grid, dim3(threads), y, x, static_cast<const __half*>(w), in, inter, act);
+        launch_gemv_kernel(gemv_glu_kernel<__half, P, U>, grid, dim3(threads), y, x, static_cast<const __half*>(w), in, inter, act,
+                           gemv_wait_late());
     else
-        launch_gemv_kernel(gemv_glu_kernel<float, P, U>, grid, dim3(threads), y, x, static_cast<const float*>(w), in, inter, act);
+        launch_gemv_kernel(gemv_glu_kernel<float, P, U>, grid, dim3(threads), y, x, static_cast<const float*>(w), in, inter, act,
+                           gemv_wait_late());
     check_launch("linear_glu (cuda)");
     return true;
 }

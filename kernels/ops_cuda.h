@@ -61,6 +61,8 @@ void attention(float* out, const float* q, const void* k, const void* v, DType k
 
 // One query (the decode step) at the position *pos (device memory) over cache rows 0..*pos;
 // capacity is the cache's row count (it sizes the split-K launch so a CUDA graph can replay it).
+// *pos and the cache rows before it must not be written by the kernel launched just before
+// (the step copies pos in first; earlier rows come from earlier steps): they are read early.
 // scratch: attention_at_scratch(capacity, p) floats owned by the caller (a recorded graph keeps
 // pointing at it), zeroed when allocated: its head holds counters every launch leaves at zero.
 int64_t attention_at_scratch(int64_t capacity, const AttentionParams& p);
@@ -189,6 +191,7 @@ bool linear_glu(float* y, const float* x, const void* w, DType wt, int64_t in, i
 // decode step turns it off for models 4096 wide and wider: measured on the H200, Llama-8B shapes
 // decode 1.7% faster with the GEMVs launched plainly (238.8 - 238.9 against 234.3 - 234.9 tok/s,
 // 237.3 - 238.0 with no early launch at all), Gemma-2-2b shapes 1.4% slower (441.1 against 447.4).
+// The step then lets the GEMVs after a norm or the attention launch early anyway (decoder.cpp).
 // T2L_PDL=nogemv forces it off, T2L_PDL=1 on, T2L_PDL=0 turns every early launch off.
 class GemvPdl {
 public:
