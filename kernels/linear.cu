@@ -36,11 +36,11 @@
 //       runs) or for those after a norm: 227.5 - 232.3 tok/s against 230.6 (no gain; worse above 1 KB).
 //   (5) a GEMV launched early requests its first U chunks of each row into registers before it
 //       waits (weights are not activations), so after the wait only x's L2 round trip precedes the
-//       first multiply; and the decode step launches early only the GEMVs after a norm or the
-//       attention (q|k|v, o, gate|up: their blocks fit beside that small kernel; decoder.cpp
-//       StepGemv). One machine, Llama-8B decode: 226.9 tok/s with no GEMV early, 229.0 - 230.8
-//       with those three early, 232.7 - 234.1 with their first weights requested before the wait;
-//       Gemma-2-2b (every GEMV early) 458 -> 470.
+//       first multiply, and a block that lands as the kernel before drains has its loads in
+//       flight. Llama-8B decode, one machine: 226.9 tok/s with every GEMV launched plainly, 229.0 -
+//       230.8 with those after a norm or the attention early (q|k|v, o, gate|up), 232.7 - 234.1
+//       when they request their first weights before waiting; on another 232.0 - 233.2 -> 234.5 -
+//       234.9 with down early too (the LM head stays plain: decoder.cpp). Gemma-2-2b 458 -> 470.
 //   Tried and dropped: a streaming form for n = 1 (bf16, projections and gate|up): a grid of 1-4
 //       blocks of 8 warps per SM (leaving room for the next kernel), rows grid-stride, each warp's
 //       first chunks requested before pdl_wait and the next kernel released at once, so its blocks

@@ -188,11 +188,11 @@ bool linear_pair(float* y, const float* x, const void* w, DType wt, int64_t in, 
 bool linear_glu(float* y, const float* x, const void* w, DType wt, int64_t in, int64_t inter, int act);
 // While one lives, this thread's GEMV launches (n <= 8: linear, linear_pair, linear_glu) start
 // early under programmatic dependent launch only if `allow`; the other kernels keep it. The
-// decode step turns it off for models 4096 wide and wider: measured on the H200, Llama-8B shapes
-// decode 1.7% faster with the GEMVs launched plainly (238.8 - 238.9 against 234.3 - 234.9 tok/s,
-// 237.3 - 238.0 with no early launch at all), Gemma-2-2b shapes 1.4% slower (441.1 against 447.4).
-// The step then lets the GEMVs after a norm or the attention launch early anyway (decoder.cpp).
-// T2L_PDL=nogemv forces it off, T2L_PDL=1 on, T2L_PDL=0 turns every early launch off.
+// decode step launches its LM head plainly. Measured on the H200, Llama-8B shapes, one machine:
+// every GEMV early but the LM head 234.5 - 234.9 tok/s, all early 234.0 - 234.4; before the GEMVs
+// requested their first weights before waiting (linear.cu (5)), launching them early was slower
+// than plainly for models this wide. T2L_PDL=nogemv forces every GEMV plain, T2L_PDL=1 early,
+// T2L_PDL=0 turns every early launch off.
 class GemvPdl {
 public:
     explicit GemvPdl(bool allow);
