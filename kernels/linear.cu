@@ -41,6 +41,11 @@
 //       230.8 with those after a norm or the attention early (q|k|v, o, gate|up), 232.7 - 234.1
 //       when they request their first weights before waiting; on another 232.0 - 233.2 -> 234.5 -
 //       234.9 with down early too (the LM head stays plain: decoder.cpp). Gemma-2-2b 458 -> 470.
+//       The hoisted first batch raised the warp-per-row form from 36 to 47 registers, so q|k|v
+//       (6144 rows) no longer fits one wave and takes 4 rows per warp. Tried and dropped on one
+//       machine against 231.1 - 231.9 tok/s: launch bounds holding that form to 40 registers (q|k|v
+//       a warp per row again) 225.5 - 227.0; two batches requested before the wait 228.8 - 229.5
+//       (Gemma-2-2b 453 and 460 against 463 - 467).
 //   Tried and dropped: a streaming form for n = 1 (bf16, projections and gate|up): a grid of 1-4
 //       blocks of 8 warps per SM (leaving room for the next kernel), rows grid-stride, each warp's
 //       first chunks requested before pdl_wait and the next kernel released at once, so its blocks
