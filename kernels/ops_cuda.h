@@ -75,9 +75,10 @@ void set_attention_cluster(int size);
 
 // ---- the decode step's fused kernels (kernels/decode.cu) ------------------------------------
 
-// x += delta (delta may be null); h = rms_norm(x) · w. x, h (n, dim).
+// x += delta (delta may be null); h = rms_norm(x) · w. x, h (n, dim). With delta_w (dtype delta_wt),
+// delta is normed first: x += rms_norm(delta) · delta_w (delta itself is left as it was).
 void add_rms_norm(float* x, const float* delta, float* h, const void* w, DType wt, int64_t n, int64_t dim, float eps,
-                  bool plus_one);
+                  bool plus_one, const void* delta_w = nullptr, DType delta_wt = DType::F32);
 // y (n, inter) = act(gu[:, :inter]) · gu[:, inter:], gu (n, 2·inter); act: SiLU or tanh-GELU.
 void act_mul(float* y, const float* gu, int64_t n, int64_t inter, int act, bool act_on_second);
 void split_qkv_rope(float* q, float* k, float* v, const float* qkv, int64_t n, int n_heads, int head_dim, const float* cos,

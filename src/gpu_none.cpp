@@ -70,7 +70,9 @@ void attention_at(float*, const float*, const void*, const void*, DType, const i
                   const AttentionParams&, float*) {
     no_cuda("attention");
 }
-void add_rms_norm(float*, const float*, float*, const void*, DType, int64_t, int64_t, float, bool) { no_cuda("add_rms_norm"); }
+void add_rms_norm(float*, const float*, float*, const void*, DType, int64_t, int64_t, float, bool, const void*, DType) {
+    no_cuda("add_rms_norm");
+}
 void act_mul(float*, const float*, int64_t, int64_t, int, bool) { no_cuda("act_mul"); }
 bool linear_pair(float*, const float*, const void*, DType, int64_t, int64_t, float*, const float*, int64_t) {
     no_cuda("linear_pair");

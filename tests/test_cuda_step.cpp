@@ -77,18 +77,25 @@ TEST_CASE("decode-step ops on CUDA match the CPU: add_rms_norm, act_mul, split_q
     std::mt19937 rng(7001);
     double m = 0, w = 0;
     for (int64_t dim : {4096, 2304, 577, 12288}) {  // one float4 per thread, fewer threads, unaligned, four
-        for (bool plus_one : {false, true}) {
-            const Tensor x = rnd({2, dim}, rng, -3, 3), d = rnd({2, dim}, rng), nw = rnd({dim}, rng, -1, 1, DType::BF16);
-            Tensor xc = x.to(Device::CPU), hc = Tensor::empty({2, dim});
-            add_rms_norm(xc, &d, hc, nw, 1e-6f, plus_one);
-            Tensor xg = x.to(Device::CUDA), hg = nan_gpu({2, dim});
-            const Tensor dg = d.to(Device::CUDA), nwg = nw.to(Device::CUDA);
-            add_rms_norm(xg, &dg, hg, nwg, 1e-6f, plus_one);
-            CHECK(worst(xg, xc, 0, 0) == 0);  // the add is exact
-            w = worst(hg, hc, 1e-6, 1e-6, &m);
-            report(cat("add_rms_norm dim=", dim, " plus_one=", plus_one), m, w);
-            CHECK(w <= 1);
-        }
+        for (bool plus_one : {false, true})
+            for (bool normed : {false, true}) {  // delta added as it is, or normed first (Gemma's sandwich)
+                const Tensor x = rnd({2, dim}, rng, -3, 3), d = rnd({2, dim}, rng), nw = rnd({dim}, rng, -1, 1, DType::BF16);
+                const Tensor dw = rnd({dim}, rng, -1, 1, DType::BF16);
+                Tensor xc = x.to(Device::CPU), hc = Tensor::empty({2, dim});
+                add_rms_norm(xc, &d, hc, nw, 1e-6f, plus_one, normed ? &dw : nullptr);
+                Tensor xg = x.to(Device::CUDA), hg = nan_gpu({2, dim});
+                const Tensor dg = d.to(Device::CUDA), nwg = nw.to(Device::CUDA), dwg = dw.to(Device::CUDA);
+                add_rms_norm(xg, &dg, hg, nwg, 1e-6f, plus_one, normed ? &dwg : nullptr);
+                if (!normed) CHECK(worst(xg, xc, 0, 0) == 0);  // the add is exact
+                else {
+                    w = worst(xg, xc, 1e-6, 1e-6, &m);  // the delta's norm: the CPU's sum order differs
+                    report(cat("add_rms_norm x, delta normed, dim=", dim, " plus_one=", plus_one), m, w);
+                    CHECK(w <= 1);
+                }
+                w = worst(hg, hc, 1e-6, 1e-6, &m);
+                report(cat("add_rms_norm dim=", dim, " plus_one=", plus_one, normed ? " delta normed" : ""), m, w);
+                CHECK(w <= 1);
+            }
     }
     for (Activation act : {Activation::SiLU, Activation::GeluTanh, Activation::GeluErf})
         for (bool second : {false, true}) {

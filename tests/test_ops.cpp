@@ -78,6 +78,39 @@ TEST_CASE("layer_norm and rms_norm (plain and Gemma's 1 + w)", "[ops]") {
     }
 }
 
+TEST_CASE("add_rms_norm: x += delta, or x += rms_norm(delta) · w2, then h = rms_norm(x) · w", "[ops]") {
+    const int64_t n = 3, d = 96;
+    const Tensor x0 = random_tensor({n, d}, 7, 3.0f), delta = random_tensor({n, d}, 8, 5.0f);
+    const Tensor w = random_tensor({d}, 9), w2 = random_tensor({d}, 10);
+    for (bool plus_one : {false, true})
+        for (bool normed : {false, true}) {
+            // The reference: the ops one after another, in double.
+            std::vector<double> xr((size_t)(n * d)), hr((size_t)(n * d));
+            for (int64_t i = 0; i < n; i++) {
+                const float* di = delta.f32() + i * d;
+                double sd = 0, ss = 0;
+                for (int64_t j = 0; j < d; j++) sd += (double)di[j] * di[j];
+                const double inv_d = 1.0 / std::sqrt(sd / d + 1e-6);
+                for (int64_t j = 0; j < d; j++) {
+                    const double g2 = w2.f32()[j] + (plus_one ? 1.0 : 0.0);
+                    xr[(size_t)(i * d + j)] = x0.f32()[i * d + j] + (normed ? di[j] * inv_d * g2 : di[j]);
+                    ss += xr[(size_t)(i * d + j)] * xr[(size_t)(i * d + j)];
+                }
+                const double inv = 1.0 / std::sqrt(ss / d + 1e-6);
+                for (int64_t j = 0; j < d; j++)
+                    hr[(size_t)(i * d + j)] = xr[(size_t)(i * d + j)] * inv * (w.f32()[j] + (plus_one ? 1.0 : 0.0));
+            }
+            Tensor x = x0.to(Device::CPU), h = Tensor::empty({n, d});
+            add_rms_norm(x, &delta, h, w, 1e-6f, plus_one, normed ? &w2 : nullptr);
+            const double ex = max_abs_diff(x.f32(), xr), eh = max_abs_diff(h.f32(), hr);
+            std::printf("add_rms_norm plus_one=%d delta normed=%d: max abs error x %.3g, h %.3g\n", plus_one, normed, ex, eh);
+            CHECK(ex < 1e-5);
+            CHECK(eh < 1e-5);
+        }
+    Tensor x = x0.to(Device::CPU), h = Tensor::empty({n, d});
+    CHECK_THROWS_WITH(add_rms_norm(x, nullptr, h, w, 1e-6f, false, &w2), Catch::Contains("without a delta"));
+}
+
 TEST_CASE("activations, soft-cap and rotary embedding", "[ops]") {
     Tensor x = random_tensor({1000}, 7, 3.0f);
     const std::vector<float> x0 = x.to_floats();

@@ -613,8 +613,10 @@ void Decoder::run_step(StepState& st, KVCache& cache) const {
     const bool local_rope = cache.cos_local.data != nullptr;
     for (int l = 0; l < cfg_.n_layers; l++) {
         const Layer& L = layers_[(size_t)l];
-        // The previous layer's MLP output joins the residual in the same pass as this norm.
-        add_rms_norm(st.x, l == 0 ? nullptr : &st.dn, st.h, L.in_norm, cfg_.rms_eps, cfg_.norm_plus_one);
+        // The previous layer's MLP output (normed first under sandwich norms) joins the residual in
+        // the same pass as this norm.
+        add_rms_norm(st.x, l == 0 ? nullptr : &st.dn, st.h, L.in_norm, cfg_.rms_eps, cfg_.norm_plus_one,
+                     l > 0 && cfg_.sandwich_norms ? &layers_[(size_t)l - 1].post_ff_norm : nullptr);
         // q|k|v: an unmerged LoRA's B t is added inside qkv_rope_cache, one launch fewer.
         step_project(st, st.qkv, st.h, l, kQKV, false);
         const StepLora& qkv_lora = step_lora_[(size_t)l][kQKV];
@@ -636,9 +638,8 @@ void Decoder::run_step(StepState& st, KVCache& cache) const {
         ap.softcap = cfg_.attn_softcap;
         attention_at(st.ctx, st.q, cache.k[(size_t)l], cache.v[(size_t)l], pos, ap, st.attn_scratch);
         step_project(st, st.o, st.ctx, l, kO);
-        if (cfg_.sandwich_norms) rms_norm(st.o, st.o, L.post_attn_norm, cfg_.rms_eps, cfg_.norm_plus_one);
         add_rms_norm(st.x, &st.o, st.h, cfg_.sandwich_norms ? L.pre_ff_norm : L.post_attn_norm, cfg_.rms_eps,
-                     cfg_.norm_plus_one);
+                     cfg_.norm_plus_one, cfg_.sandwich_norms ? &L.post_attn_norm : nullptr);
         const Activation act = cfg_.act == "silu" ? Activation::SiLU : Activation::GeluTanh;
         const Tensor& merged_gu = merged_group_[(size_t)l][kGateUp];
         const Tensor& gate_up = merged_gu.data ? merged_gu : L.gate_up;
@@ -654,9 +655,9 @@ void Decoder::run_step(StepState& st, KVCache& cache) const {
             }
         }
         step_project(st, st.dn, st.act, l, kDown);
-        if (cfg_.sandwich_norms) rms_norm(st.dn, st.dn, L.post_ff_norm, cfg_.rms_eps, cfg_.norm_plus_one);
     }
-    add_rms_norm(st.x, &st.dn, st.normed, final_norm_, cfg_.rms_eps, cfg_.norm_plus_one);
+    add_rms_norm(st.x, &st.dn, st.normed, final_norm_, cfg_.rms_eps, cfg_.norm_plus_one,
+                 cfg_.sandwich_norms ? &layers_.back().post_ff_norm : nullptr);
     {
         // The LM head launches plainly: early, with its first weights requested before the wait
         // like the layers' GEMVs, it measured 0.2 - 0.7% slower (ops_cuda.h GemvPdl).

@@ -298,8 +298,15 @@ int64_t read_index(const Tensor& t, const char* op) {
 }
 }  // namespace
 
-void add_rms_norm(Tensor& x, const Tensor* delta, Tensor& h, const Tensor& weight, float eps, bool plus_one) {
+void add_rms_norm(Tensor& x, const Tensor* delta, Tensor& h, const Tensor& weight, float eps, bool plus_one,
+                  const Tensor* delta_weight) {
     const Device dev = delta ? device_of("add_rms_norm", {&x, delta, &h, &weight}) : device_of("add_rms_norm", {&x, &h, &weight});
+    if (delta_weight) {
+        need(delta != nullptr, "add_rms_norm", "a delta weight without a delta");
+        need_float(*delta_weight, "add_rms_norm");
+        need(delta_weight->device == dev && delta_weight->numel() == weight.numel(), "add_rms_norm",
+             "the delta weight must match the weight (device, size)");
+    }
     need_f32(x, "add_rms_norm");
     need_f32(h, "add_rms_norm");
     need_float(weight, "add_rms_norm");
@@ -309,8 +316,10 @@ void add_rms_norm(Tensor& x, const Tensor* delta, Tensor& h, const Tensor& weigh
     if (delta) need_f32(*delta, "add_rms_norm");
     const int64_t n = x.numel() / dim;
     const float* d = delta ? dptr(*delta) : nullptr;
-    if (dev == Device::CUDA) cuda::add_rms_norm(dptr(x), d, dptr(h), weight.data, weight.dtype, n, dim, eps, plus_one);
-    else cpu::add_rms_norm(x.f32(), d, h.f32(), weight.data, weight.dtype, n, dim, eps, plus_one);
+    const void* dw = delta_weight ? delta_weight->data : nullptr;
+    const DType dwt = delta_weight ? delta_weight->dtype : DType::F32;
+    if (dev == Device::CUDA) cuda::add_rms_norm(dptr(x), d, dptr(h), weight.data, weight.dtype, n, dim, eps, plus_one, dw, dwt);
+    else cpu::add_rms_norm(x.f32(), d, h.f32(), weight.data, weight.dtype, n, dim, eps, plus_one, dw, dwt);
 }
 
 void act_mul(Tensor& y, const Tensor& gu, Activation act, bool act_on_second) {

@@ -70,7 +70,10 @@ void attention(Tensor& out, const Tensor& q, const Tensor& k, const Tensor& v, c
 void linear_pair(Tensor& y, const Tensor& x, const Tensor& w, Tensor& y2, const Tensor& w2);
 
 // x += delta (when given), then h = rms_norm(x): the residual add and the next norm in one pass.
-void add_rms_norm(Tensor& x, const Tensor* delta, Tensor& h, const Tensor& weight, float eps, bool plus_one);
+// With delta_weight, delta is normed first (x += rms_norm(delta) · delta_weight; delta unchanged):
+// Gemma's norm on a sublayer's output folded into the same pass.
+void add_rms_norm(Tensor& x, const Tensor* delta, Tensor& h, const Tensor& weight, float eps, bool plus_one,
+                  const Tensor* delta_weight = nullptr);
 
 enum class Activation { SiLU, GeluTanh, GeluErf };
 // y (n, I) = act(gu[:, :I]) · gu[:, I:] for the fused gate|up output gu (n, 2I); with

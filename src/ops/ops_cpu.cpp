@@ -253,8 +253,13 @@ void attention(float* out, const float* q, const float* k, const float* v, int64
 // ---- the decode step's fused ops -------------------------------------------------------------
 
 void add_rms_norm(float* x, const float* delta, float* h, const void* w, DType wt, int64_t n, int64_t dim, float eps,
-                  bool plus_one) {
-    if (delta) add(x, delta, n * dim);
+                  bool plus_one, const void* delta_w, DType delta_wt) {
+    if (delta && delta_w) {  // h holds rms_norm(delta) until it is overwritten below
+        rms_norm(h, delta, delta_w, delta_wt, n, dim, eps, plus_one);
+        add(x, h, n * dim);
+    } else if (delta) {
+        add(x, delta, n * dim);
+    }
     rms_norm(h, x, w, wt, n, dim, eps, plus_one);
 }
 

@@ -29,7 +29,7 @@ void attention(float* out, const float* q, const float* k, const float* v, int64
                const AttentionParams& p);
 
 void add_rms_norm(float* x, const float* delta, float* h, const void* w, DType wt, int64_t n, int64_t dim, float eps,
-                  bool plus_one);
+                  bool plus_one, const void* delta_w = nullptr, DType delta_wt = DType::F32);
 // act: 0 SiLU, 1 GeluTanh, 2 GeluErf (ops.h Activation); act_on_second: y = gu[:, :I] · act(gu[:, I:]).
 void act_mul(float* y, const float* gu, int64_t n, int64_t inter, int act, bool act_on_second);
 void split_qkv_rope(float* q, float* k, float* v, const float* qkv, int64_t n, int n_heads, int head_dim, const float* cos,
