@@ -23,7 +23,8 @@
 // Versions that earned their place: (1) the ops above, one launch each; (2) add_rms_norm takes
 // the sublayer output's own norm weight (Gemma's sandwich norm), so the step's separate rms_norm
 // launches after o and down (2 per layer) disappear: Gemma-2-2b decode 466.4 - 468.1 -> 538.9 -
-// 539.7 tok/s on one machine (+15%; the standalone norm cost ~5 µs a launch).
+// 539.7 tok/s on one machine (+15%): the standalone rms_norm (norm.cu) is a plain launch of the
+// loop form, ~5 µs each, and it broke the chain of early launches.
 //   Tried and dropped: the norm weight, the RoPE position and table row requested before
 //   pdl_wait() (they are not activations): Llama-8B decode 229.0 -> 229.7 tok/s, Gemma-2-2b
 //   459.4 -> 458.1, within the noise of one machine.
