@@ -46,6 +46,16 @@ __device__ __forceinline__ float rms_factor(double s, double* red, int64_t dim, 
 __device__ __forceinline__ float norm_weight(const void* w, DType wt, int64_t j, bool plus_one) {
     return plus_one ? 1.0f + load_any(w, wt, j) : load_any(w, wt, j);
 }
+__device__ __forceinline__ double sum_sq(float4 v) {
+    return (double)v.x * v.x + (double)v.y * v.y + (double)v.z * v.z + (double)v.w * v.w;
+}
+// (v · inv) · w for the four values at elements 4c .. 4c + 3, as rms_norm rounds them.
+__device__ __forceinline__ float4 normed4(float4 v, float inv, const void* w, DType wt, int64_t c, bool plus_one) {
+    float g[4];
+#pragma unroll
+    for (int e = 0; e < 4; e++) g[e] = norm_weight(w, wt, 4 * c + e, plus_one);
+    return make_float4((v.x * inv) * g[0], (v.y * inv) * g[1], (v.z * inv) * g[2], (v.w * inv) * g[3]);
+}
 
 // One block per row. The row of x is updated first (each thread its own elements), then summed.
 // The general form: any width and alignment.
@@ -99,17 +109,12 @@ __global__ void __launch_bounds__(1024) add_rms_norm_vec_kernel(float* x, const 
     if (di && dw) {  // delta normed first, as rms_norm would (its own sum, then (d · inv) · dw)
         double sd = 0.0;
 #pragma unroll
-        for (int j = 0; j < V; j++)
-            sd += (double)d[j].x * d[j].x + (double)d[j].y * d[j].y + (double)d[j].z * d[j].z + (double)d[j].w * d[j].w;
+        for (int j = 0; j < V; j++) sd += sum_sq(d[j]);
         const float inv_d = rms_factor(sd, red, dim, eps);
 #pragma unroll
         for (int j = 0; j < V; j++) {
             const int64_t c = threadIdx.x + (int64_t)j * blockDim.x;
-            if (c >= n4) continue;
-            d[j] = make_float4((d[j].x * inv_d) * norm_weight(dw, dwt, 4 * c, plus_one),
-                               (d[j].y * inv_d) * norm_weight(dw, dwt, 4 * c + 1, plus_one),
-                               (d[j].z * inv_d) * norm_weight(dw, dwt, 4 * c + 2, plus_one),
-                               (d[j].w * inv_d) * norm_weight(dw, dwt, 4 * c + 3, plus_one));
+            if (c < n4) d[j] = normed4(d[j], inv_d, dw, dwt, c, plus_one);
         }
     }
     double s = 0.0;
@@ -119,18 +124,14 @@ __global__ void __launch_bounds__(1024) add_rms_norm_vec_kernel(float* x, const 
         v[j] = make_float4(v[j].x + d[j].x, v[j].y + d[j].y, v[j].z + d[j].z, v[j].w + d[j].w);
         if (c < n4) {
             if (di) xi[c] = v[j];
-            s += (double)v[j].x * v[j].x + (double)v[j].y * v[j].y + (double)v[j].z * v[j].z + (double)v[j].w * v[j].w;
+            s += sum_sq(v[j]);
         }
     }
     const float inv = rms_factor(s, red, dim, eps);
 #pragma unroll
     for (int j = 0; j < V; j++) {
         const int64_t c = threadIdx.x + (int64_t)j * blockDim.x;
-        if (c >= n4) continue;
-        float wj[4];
-#pragma unroll
-        for (int e = 0; e < 4; e++) wj[e] = norm_weight(w, wt, 4 * c + e, plus_one);
-        hi[c] = make_float4((v[j].x * inv) * wj[0], (v[j].y * inv) * wj[1], (v[j].z * inv) * wj[2], (v[j].w * inv) * wj[3]);
+        if (c < n4) hi[c] = normed4(v[j], inv, w, wt, c, plus_one);
     }
 }
 

@@ -160,11 +160,11 @@ namespace {
 
 // ---- GEMV (n <= 8) --------------------------------------------------------------------------
 
-// A GEMV launched early requests its first weights before it waits (header, (5));
-// T2L_GEMV_EARLY=0 waits first.
+// A GEMV requests its first weights before it waits for the kernel before (header, (5); when it
+// was launched plainly the wait returns at once); T2L_GEMV_EARLY=0 waits first.
 bool gemv_wait_late() {
     static const bool on = !env_is("T2L_GEMV_EARLY", "0");
-    return on && pdl_enabled() && gemv_pdl();
+    return on;
 }
 
 // A GEMV launch: early (programmatic dependent launch) unless this thread's GemvPdl says not.
